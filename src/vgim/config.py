@@ -1,0 +1,288 @@
+"""Typed configuration: one dataclass per concern, named presets, and ``--section.key=value`` overrides.
+
+A :class:`Config` is saved as ``config.json`` inside every run directory and inside every checkpoint, and the
+model is always rebuilt from it. Presets are TOML files in ``vgim/presets/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+LayerKind = Literal["conv", "maxpool", "gru"]
+NegativeStrategy = Literal["batch", "same_sequence", "other_sequences", "same_speaker"]
+TrainMode = Literal["together", "sequential", "end_to_end"]
+
+
+@dataclass
+class LayerSpec:
+    """One layer of the encoder.
+
+    ``conv``: Conv1d(kernel, stride, padding) to ``channels`` followed by ReLU.
+    ``maxpool``: MaxPool1d(kernel, stride); channels unchanged.
+    ``gru``: a unidirectional GRU with ``channels`` hidden units (the autoregressive ``g_ar``).
+    """
+
+    kind: LayerKind = "conv"
+    channels: int = 512
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """The encoder: an ordered list of layers grouped into gradient-isolated modules.
+
+    ``modules`` gives the number of layers in each module, in order; it must sum to ``len(layers)``.
+    CPC is one module; GIM is several. ``variational`` makes every module output a mean and a
+    log-variance and sample ``z = mu + sigma * eps`` while training (V-GIM).
+    """
+
+    layers: list[LayerSpec] = field(default_factory=list)
+    modules: list[int] = field(default_factory=list)
+    variational: bool = False
+    in_channels: int = 1
+
+
+@dataclass
+class ObjectiveConfig:
+    """InfoNCE with the log-bilinear score ``z_{t+k}^T W_k c_t`` (k = 1..K) plus ``beta * KL``."""
+
+    n_predictions: int = 12
+    n_negatives: int = 10
+    negatives: NegativeStrategy = "batch"
+    beta: float = 0.0
+    # Score at most this many context positions per sequence (a random subset each step); 0 = all.
+    max_positions: int = 128
+
+
+@dataclass
+class TrainConfig:
+    mode: TrainMode = "together"
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 2e-4
+    warmup_steps: int = 0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    grad_clip: float = 0.0  # max global norm per module; 0 disables
+    weight_decay: float = 0.0
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 10
+    device: str = "auto"
+    num_workers: int = 0
+    threads: int = 0  # torch intra-op threads; 0 = torch default
+
+
+@dataclass
+class DataConfig:
+    """Where training audio comes from.
+
+    ``root`` is a folder of audio files, or ``"synthetic"`` for the embedded espeak-ng corpus.
+    Labels come from ``manifest`` (a CSV with a ``path`` column) or from ``label_pattern``, a regular
+    expression with named groups matched against each file's stem.
+    """
+
+    root: str = "synthetic"
+    manifest: str = ""
+    label_pattern: str = ""
+    split: str = "train"
+    sample_rate: int = 16000
+    crop_samples: int = 20480
+    speaker_key: str = "speaker"
+    min_rms: float = 1e-4  # quieter files count as silent and are skipped
+    noise_snr_db: list[float] = field(default_factory=list)  # [low, high]: white noise; empty disables
+    background_dir: str = ""  # folder of noise files mixed in at a drawn SNR
+    background_snr_db: list[float] = field(default_factory=lambda: [0.0, 15.0])
+
+
+@dataclass
+class Config:
+    name: str = "custom"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+
+class ConfigError(ValueError):
+    """A config file or override does not match the dataclass schema."""
+
+
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert it (ints to floats, dicts to dataclasses)."""
+    origin = typing.get_origin(tp)
+    if _is_dataclass_type(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return _from_dict(tp, value, where)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{where}: expected one of {list(allowed)}, got {value!r}")
+        return value
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} does not match {tp}")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {tp}")
+
+
+def _from_dict(cls: Any, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; expected some of {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    cfg: Config = _from_dict(Config, data, "")
+    validate(cfg)
+    return cfg
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def available_presets() -> list[str]:
+    """Names of the bundled presets (``vgim train --preset NAME``)."""
+    folder = resources.files("vgim") / "presets"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _read_toml(path_or_name: str) -> dict[str, Any]:
+    path = Path(path_or_name)
+    if path.suffix == ".toml" and path.exists():
+        text = path.read_text()
+        where = str(path)
+    else:
+        res = resources.files("vgim") / "presets" / f"{path_or_name}.toml"
+        if not res.is_file():
+            raise ConfigError(
+                f"no preset or config file named {path_or_name!r}; presets: {', '.join(available_presets())}"
+            )
+        text = res.read_text()
+        where = f"preset {path_or_name}"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{where}: invalid TOML: {err}") from err
+    base = data.pop("inherit", None)
+    if base is not None:
+        data = _merge(_read_toml(str(base)), data)
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``section.key=value``; the value is read as TOML (``3``, ``0.1``, ``true``, ``[1, 2]``,
+    ``"text"``) and falls back to a bare string."""
+    key, sep, raw = text.removeprefix("--").partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Config:
+    """Read a preset name or a TOML file, apply ``section.key=value`` overrides, type-check, validate."""
+    data = _read_toml(preset_or_file)
+    for text in overrides or []:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {part} is not a section")
+        node[path[-1]] = value
+    return config_from_dict(data)
+
+
+def validate(cfg: Config) -> None:
+    """Raise :class:`ConfigError` when the config cannot describe a working model."""
+    m = cfg.model
+    if not m.layers:
+        raise ConfigError("model.layers is empty")
+    if not m.modules or any(n <= 0 for n in m.modules) or sum(m.modules) != len(m.layers):
+        raise ConfigError(
+            f"model.modules={m.modules} must be positive layer counts summing to len(model.layers)={len(m.layers)}"
+        )
+    ends = {sum(m.modules[: j + 1]) - 1 for j in range(len(m.modules))}
+    for i, layer in enumerate(m.layers):
+        if layer.kind == "gru" and i not in ends:
+            raise ConfigError(f"model.layers[{i}]: a GRU must be the last layer of its module")
+        if layer.kind in ("conv", "maxpool") and (layer.kernel < 1 or layer.stride < 1 or layer.padding < 0):
+            raise ConfigError(f"model.layers[{i}]: kernel and stride must be >= 1 and padding >= 0")
+        if layer.channels < 1:
+            raise ConfigError(f"model.layers[{i}]: channels must be >= 1")
+    o = cfg.objective
+    if o.n_predictions < 1 or o.n_negatives < 1:
+        raise ConfigError("objective.n_predictions and objective.n_negatives must be >= 1")
+    if o.beta < 0:
+        raise ConfigError("objective.beta must be >= 0")
+    if o.beta > 0 and not m.variational:
+        raise ConfigError("objective.beta > 0 needs model.variational = true")
+    t = cfg.train
+    if t.steps < 0 or t.batch_size < 1 or t.lr <= 0:
+        raise ConfigError("train.steps >= 0, train.batch_size >= 1 and train.lr > 0 are required")
+    if t.checkpoint_every < 1 or t.log_every < 1:
+        raise ConfigError("train.checkpoint_every and train.log_every must be >= 1")
+    if len(cfg.data.noise_snr_db) not in (0, 2) or len(cfg.data.background_snr_db) != 2:
+        raise ConfigError("data.noise_snr_db must be [] or [low, high]; data.background_snr_db [low, high]")
