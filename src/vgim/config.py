@@ -78,7 +78,6 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 10
     device: str = "auto"
-    num_workers: int = 0
     threads: int = 0  # torch intra-op threads; 0 = torch default
 
 

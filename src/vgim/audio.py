@@ -1,0 +1,439 @@
+"""Audio input/output, validation, random crops and noise augmentation.
+
+Every waveform inside vgim is a ``np.float32`` mono array of shape ``[samples]`` at 16 kHz (unless a caller
+asks for another rate). Bad input raises :class:`AudioError` with the offending path and a short reason;
+corpus loading catches it and skips the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+if TYPE_CHECKING:
+    from vgim.config import DataConfig
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioError",
+    "Augmenter",
+    "add_white_noise",
+    "check_audio",
+    "crop_offsets",
+    "find_audio_files",
+    "mix_background",
+    "random_crop",
+    "read_audio",
+    "write_audio",
+]
+
+log = logging.getLogger("vgim")
+
+#: File name extensions (lower case) treated as audio when scanning a folder; all are read by libsndfile.
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".wav",
+        ".wave",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".aiff",
+        ".aif",
+        ".aifc",
+        ".au",
+        ".snd",
+        ".caf",
+        ".w64",
+        ".rf64",
+        ".sph",
+        ".nist",
+        ".voc",
+    }
+)
+
+
+class AudioError(ValueError):
+    """An audio file (or waveform) that vgim cannot use.
+
+    Parameters
+    ----------
+    path
+        The offending file (or a description of where the waveform came from).
+    reason
+        Short human-readable reason, e.g. ``"empty (0 samples)"``.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def find_audio_files(folder: str | Path, *, recursive: bool = True) -> list[Path]:
+    """List the audio files in ``folder`` (by extension, see :data:`AUDIO_EXTENSIONS`), sorted.
+
+    Parameters
+    ----------
+    folder
+        Folder to scan.
+    recursive
+        Also scan sub-folders.
+
+    Returns
+    -------
+    list of Path
+        Files sorted by their path relative to ``folder`` (deterministic across file systems).
+    """
+    root = Path(folder)
+    pattern = "**/*" if recursive else "*"
+    files = [p for p in root.glob(pattern) if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def resample(wave: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    """Polyphase resampling (with scipy's Kaiser-window anti-aliasing filter); ``[n] -> [ceil(n*t/o)]``."""
+    if orig_rate == target_rate:
+        return wave
+    g = math.gcd(orig_rate, target_rate)
+    return resample_poly(wave, target_rate // g, orig_rate // g)
+
+
+def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Read an audio file as float32 mono at ``sample_rate``.
+
+    Channels are averaged to mono, then the signal is resampled with :func:`scipy.signal.resample_poly`
+    (up/down factors reduced by the gcd of the two rates; its FIR filter removes content above the new
+    Nyquist frequency).
+
+    Parameters
+    ----------
+    path
+        Any format libsndfile reads (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...).
+    sample_rate
+        Target rate in Hz.
+
+    Returns
+    -------
+    np.ndarray
+        ``float32`` array of shape ``[samples]``.
+
+    Raises
+    ------
+    AudioError
+        ``"unreadable: <message>"`` when soundfile cannot open or decode the file, ``"empty (0 samples)"``
+        and ``"contains NaN or Inf values"``.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError, EOFError) as err:
+        raise AudioError(path, f"unreadable: {err}") from err
+    if data.shape[0] == 0:
+        raise AudioError(path, "empty (0 samples)")
+    if not np.isfinite(data).all():
+        raise AudioError(path, "contains NaN or Inf values")
+    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    wave = resample(mono, int(rate), sample_rate)
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def check_audio(wave: np.ndarray, path: str | Path, *, min_samples: int = 0, min_rms: float = 0.0) -> None:
+    """Raise :class:`AudioError` when ``wave`` (``[samples]``) is unusable.
+
+    Checks, in order: empty, NaN/Inf values, fewer than ``min_samples`` samples, RMS below ``min_rms``
+    (silent; only checked when ``min_rms > 0``).
+
+    Parameters
+    ----------
+    wave
+        Mono waveform, shape ``[samples]``.
+    path
+        Where the waveform came from (used in the error).
+    min_samples
+        Minimum length, typically one training crop.
+    min_rms
+        Minimum root-mean-square amplitude.
+    """
+    n = int(wave.shape[0]) if wave.ndim else 0
+    if wave.size == 0 or n == 0:
+        raise AudioError(path, "empty (0 samples)")
+    if not np.isfinite(wave).all():
+        raise AudioError(path, "contains NaN or Inf values")
+    if n < min_samples:
+        raise AudioError(path, f"shorter than one crop ({n} < {min_samples} samples)")
+    if min_rms > 0:
+        rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+        if rms < min_rms:
+            raise AudioError(path, f"silent (RMS {rms:.2e} < {min_rms:.0e})")
+
+
+def crop_offsets(lengths: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw one uniform crop start per sequence.
+
+    Parameters
+    ----------
+    lengths
+        Sequence lengths in samples, shape ``[n]``.
+    length
+        Crop length in samples (>= 1).
+    rng
+        Source of randomness.
+
+    Returns
+    -------
+    np.ndarray
+        ``int64`` offsets, shape ``[n]``, with ``0 <= offset <= max(lengths - length, 0)``; sequences shorter
+        than the crop get offset 0.
+    """
+    if length < 1:
+        raise ValueError(f"crop length must be >= 1, got {length}")
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.ndim != 1:
+        raise ValueError(f"lengths must have shape [n], got {lengths.shape}")
+    if lengths.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    high = np.maximum(lengths - length, 0) + 1
+    return rng.integers(0, high, dtype=np.int64)
+
+
+def random_crop(wave: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly placed crop of ``length`` samples.
+
+    A wave shorter than ``length`` is returned whole, padded with zeros at the end up to ``length``
+    (corpus loading normally drops such files via ``min_samples``). Uses :func:`crop_offsets`, so the
+    random stream is consumed identically.
+
+    Parameters
+    ----------
+    wave
+        Mono waveform, shape ``[samples]``.
+    length
+        Crop length in samples (>= 1).
+    rng
+        Source of randomness.
+
+    Returns
+    -------
+    np.ndarray
+        New array of shape ``[length]``, same dtype as ``wave``.
+    """
+    if wave.ndim != 1:
+        raise ValueError(f"wave must have shape [samples], got {wave.shape}")
+    n = wave.shape[0]
+    start = int(crop_offsets(np.array([n]), length, rng)[0])
+    if n >= length:
+        return wave[start : start + length].copy()
+    out = np.zeros(length, dtype=wave.dtype)
+    out[:n] = wave
+    return out
+
+
+def _power(x: np.ndarray) -> float:
+    return float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
+
+
+def _add_at_snr(wave: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """``wave + g * noise`` with ``g`` chosen so that ``power(wave) / power(g * noise) = 10^(snr/10)``."""
+    p_sig, p_noise = _power(wave), _power(noise)
+    if p_sig == 0.0 or p_noise == 0.0:
+        return wave.astype(np.float32, copy=True)
+    gain = math.sqrt(p_sig / (p_noise * 10.0 ** (snr_db / 10.0)))
+    return (wave.astype(np.float64) + gain * noise.astype(np.float64)).astype(np.float32)
+
+
+def add_white_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Add Gaussian white noise at a given signal-to-noise ratio.
+
+    The drawn noise is rescaled so that its power over this wave is exactly
+    ``power(wave) / 10^(snr_db / 10)``. A silent wave (power 0) is returned unchanged.
+
+    Parameters
+    ----------
+    wave
+        Mono waveform, shape ``[samples]``.
+    snr_db
+        Signal-to-noise ratio in dB.
+    rng
+        Source of randomness.
+
+    Returns
+    -------
+    np.ndarray
+        New ``float32`` array, shape ``[samples]``.
+    """
+    noise: np.ndarray = rng.standard_normal(size=(int(wave.shape[0]),))
+    return _add_at_snr(wave, noise, snr_db)
+
+
+def mix_background(wave: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Mix a background recording into ``wave`` at a given SNR.
+
+    A segment of ``len(wave)`` samples is cut from ``noise`` at a random offset; a background shorter than
+    the wave is tiled (repeated) first, starting at a random phase. The segment is scaled so that
+    ``power(wave) / power(segment) = 10^(snr_db / 10)``. A silent wave or silent segment leaves the wave
+    unchanged.
+
+    Parameters
+    ----------
+    wave
+        Mono waveform, shape ``[samples]``.
+    noise
+        Background waveform at the same sample rate, shape ``[noise_samples]`` (non-empty).
+    snr_db
+        Signal-to-noise ratio in dB.
+    rng
+        Source of randomness.
+
+    Returns
+    -------
+    np.ndarray
+        New ``float32`` array, shape ``[samples]``.
+    """
+    if noise.ndim != 1 or noise.shape[0] == 0:
+        raise ValueError(f"background noise must be a non-empty [samples] array, got shape {noise.shape}")
+    n, m = wave.shape[0], noise.shape[0]
+    if m >= n:
+        segment = random_crop(noise, n, rng) if n else noise[:0]
+    else:
+        start = int(rng.integers(0, m))
+        reps = (start + n) // m + 1
+        segment = np.tile(noise, reps)[start : start + n]
+    return _add_at_snr(wave, segment, snr_db)
+
+
+class Augmenter:
+    """Random additive-noise augmentation for training crops.
+
+    Parameters
+    ----------
+    noise_snr_db
+        ``[low, high]`` dB: add white noise at an SNR drawn uniformly from the range; ``[]`` disables.
+    background
+        Background recordings (``[samples]`` each, at the corpus rate); ``[]`` disables mixing.
+    background_snr_db
+        ``[low, high]`` dB range for background mixing.
+
+    Notes
+    -----
+    ``__call__`` first mixes a background (chosen uniformly) and then adds white noise; every random draw
+    comes from the generator passed in, so the result is a deterministic function of the seed.
+    """
+
+    def __init__(
+        self,
+        noise_snr_db: Sequence[float],
+        background: Sequence[np.ndarray],
+        background_snr_db: Sequence[float],
+    ) -> None:
+        if len(noise_snr_db) not in (0, 2):
+            raise ValueError(f"noise_snr_db must be [] or [low, high], got {list(noise_snr_db)}")
+        if background and len(background_snr_db) != 2:
+            raise ValueError(f"background_snr_db must be [low, high], got {list(background_snr_db)}")
+        for i, b in enumerate(background):
+            if b.ndim != 1 or b.shape[0] == 0:
+                raise ValueError(f"background[{i}] must be a non-empty [samples] array, got shape {b.shape}")
+        self.noise_snr_db = [float(x) for x in noise_snr_db]
+        self.background = [np.asarray(b, dtype=np.float32) for b in background]
+        self.background_snr_db = [float(x) for x in background_snr_db]
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any augmentation is active."""
+        return bool(self.noise_snr_db) or bool(self.background)
+
+    def __call__(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Augment one waveform.
+
+        Parameters
+        ----------
+        wave
+            Mono waveform, shape ``[samples]``.
+        rng
+            Source of randomness.
+
+        Returns
+        -------
+        np.ndarray
+            ``float32`` array, shape ``[samples]`` (a copy even when nothing is enabled).
+        """
+        out = wave.astype(np.float32, copy=True)
+        if self.background:
+            noise = self.background[int(rng.integers(0, len(self.background)))]
+            low, high = self.background_snr_db
+            out = mix_background(out, noise, float(rng.uniform(low, high)), rng)
+        if self.noise_snr_db:
+            low, high = self.noise_snr_db
+            out = add_white_noise(out, float(rng.uniform(low, high)), rng)
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"Augmenter(noise_snr_db={self.noise_snr_db}, background={len(self.background)} files, "
+            f"background_snr_db={self.background_snr_db})"
+        )
+
+    @classmethod
+    def from_config(cls, data_cfg: DataConfig) -> Augmenter:
+        """Build from :class:`vgim.config.DataConfig`.
+
+        ``background_dir`` (when set) is scanned recursively for audio files, each read with
+        :func:`read_audio` at ``data_cfg.sample_rate``; unreadable or silent files are skipped with a
+        warning.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``background_dir`` does not exist or is not a folder.
+        ValueError
+            ``background_dir`` holds no readable, non-silent audio.
+        """
+        background: list[np.ndarray] = []
+        if data_cfg.background_dir:
+            folder = Path(data_cfg.background_dir)
+            if not folder.is_dir():
+                raise FileNotFoundError(f"data.background_dir {folder} does not exist or is not a folder")
+            files = find_audio_files(folder)
+            problems: list[str] = []
+            for f in files:
+                try:
+                    wave = read_audio(f, data_cfg.sample_rate)
+                    check_audio(wave, f, min_rms=data_cfg.min_rms)
+                except AudioError as err:
+                    log.warning("skipping background file %s", err)
+                    problems.append(str(err))
+                    continue
+                background.append(wave)
+            if not background:
+                detail = f"; problems: {'; '.join(problems[:5])}" if problems else ""
+                raise ValueError(
+                    f"data.background_dir {folder} holds no readable audio ({len(files)} audio file(s) found{detail})"
+                )
+        return cls(data_cfg.noise_snr_db, background, data_cfg.background_snr_db)
+
+
+def write_audio(path: str | Path, wave: np.ndarray, sample_rate: int = 16000) -> None:
+    """Write a mono waveform as 16-bit PCM, creating parent folders.
+
+    Parameters
+    ----------
+    path
+        Output file; the container follows the extension (``.wav``, ``.flac``, ...).
+    wave
+        Waveform, shape ``[samples]``; values are clipped to ``[-1, 1]`` before quantisation.
+    sample_rate
+        Sample rate in Hz.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.clip(np.asarray(wave, dtype=np.float32), -1.0, 1.0)
+    sf.write(str(path), data, sample_rate, subtype="PCM_16")

@@ -1,0 +1,1 @@
+"""Corpora (folders, CSV manifests, the synthetic espeak-ng corpus) and training batches."""

@@ -1,0 +1,77 @@
+"""Training batches: random fixed-length crops, drawn from a generator seeded by (seed, step).
+
+Because every batch is a pure function of the step, a resumed run sees exactly the batches an
+uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["Batch", "CropBatches"]
+
+
+@dataclass
+class Batch:
+    """``audio``: ``[batch, 1, samples]``; ``speakers``: ``[batch]`` integer ids, or None."""
+
+    audio: Tensor
+    speakers: Tensor | None = None
+
+    def to(self, device: torch.device) -> Batch:
+        spk = self.speakers.to(device) if self.speakers is not None else None
+        return Batch(self.audio.to(device, non_blocking=True), spk)
+
+
+class CropBatches:
+    """Random crops of ``crop_samples`` from in-memory waveforms.
+
+    Files are drawn uniformly; a file shorter than a crop is zero-padded at the end. ``augment`` (if
+    given) is applied to each crop with the same step-seeded generator.
+    """
+
+    def __init__(
+        self,
+        waves: Sequence[np.ndarray],
+        crop_samples: int,
+        batch_size: int,
+        seed: int = 0,
+        speakers: Sequence[str] | None = None,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    ) -> None:
+        if not waves:
+            raise ValueError("no audio to draw training crops from")
+        self.waves = list(waves)
+        self.lengths = np.array([w.shape[0] for w in self.waves])
+        self.crop_samples = crop_samples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.augment = augment
+        self.speaker_ids: np.ndarray | None = None
+        if speakers is not None:
+            names = sorted(set(speakers))
+            index = {s: i for i, s in enumerate(names)}
+            self.speaker_ids = np.array([index[s] for s in speakers], dtype=np.int64)
+
+    def rng(self, step: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, step])
+
+    def batch(self, step: int) -> Batch:
+        rng = self.rng(step)
+        idx = rng.integers(0, len(self.waves), size=self.batch_size)
+        out = np.zeros((self.batch_size, self.crop_samples), dtype=np.float32)
+        for row, i in enumerate(idx):
+            wave = self.waves[i]
+            span = wave.shape[0] - self.crop_samples
+            start = int(rng.integers(0, span + 1)) if span > 0 else 0
+            crop = wave[start : start + self.crop_samples]
+            if self.augment is not None:
+                crop = self.augment(crop, rng)
+            out[row, : crop.shape[0]] = crop
+        speakers = torch.from_numpy(self.speaker_ids[idx]) if self.speaker_ids is not None else None
+        return Batch(torch.from_numpy(out).unsqueeze(1), speakers)

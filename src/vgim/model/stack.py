@@ -1,0 +1,226 @@
+"""The encoder stack shared by CPC, GIM and V-GIM.
+
+An encoder is an ordered list of layers (strided ``Conv1d`` + ReLU, ``MaxPool1d``, and optionally a GRU as
+the autoregressive model ``g_ar``) grouped into *modules*. Between modules the gradient can be cut
+(GIM). A variational module (V-GIM) predicts a mean ``mu`` and log-variance ``logvar`` for its latent and
+samples ``z = mu + sigma * eps`` while training. The losses live in :mod:`vgim.objective`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vgim.config import Config, LayerSpec, ModelConfig
+from vgim.frames import FrameInfo
+
+__all__ = ["FrameInfo", "GIMModule", "ModuleOutput", "Stack", "frame_infos", "n_frames"]
+
+
+LOGVAR_INIT = -4.6  # log(0.1 ** 2)
+
+
+def frame_infos(cfg: ModelConfig) -> list[FrameInfo]:
+    """Hop, centre offset and receptive field after each module, derived from the layer specs."""
+    hop, offset, field = 1, 0.0, 1
+    out: list[FrameInfo] = []
+    i = 0
+    for n_layers in cfg.modules:
+        for spec in cfg.layers[i : i + n_layers]:
+            if spec.kind in ("conv", "maxpool"):
+                field += (spec.kernel - 1) * hop
+                offset += ((spec.kernel - 1) / 2 - spec.padding) * hop
+                hop *= spec.stride
+        i += n_layers
+        out.append(FrameInfo(hop=hop, offset=offset, receptive_field=field))
+    return out
+
+
+def n_frames(cfg: ModelConfig, n_samples: int) -> list[int]:
+    """Number of frames each module outputs for an input of ``n_samples`` samples (0 if too short)."""
+    length = n_samples
+    out: list[int] = []
+    i = 0
+    for n_layers in cfg.modules:
+        for spec in cfg.layers[i : i + n_layers]:
+            if spec.kind in ("conv", "maxpool"):
+                length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
+        i += n_layers
+        out.append(length)
+    return out
+
+
+@dataclass
+class ModuleOutput:
+    """What one module returns (all ``[batch, time, channels]``).
+
+    ``z``: the module's latent ``z_t`` (sampled when variational and sampling, else ``mu``); the targets
+    of InfoNCE. ``c``: the context ``c_t`` that predicts the future (GRU output, or ``z`` itself when the
+    module has no GRU). ``mu``/``logvar``: the posterior parameters of a variational module, else None.
+    The module's representation, passed to the next module and used as features, is ``c``.
+    """
+
+    z: Tensor
+    c: Tensor
+    mu: Tensor | None = None
+    logvar: Tensor | None = None
+
+    @property
+    def representation(self) -> Tensor:
+        return self.c
+
+
+class _Conv(nn.Module):
+    def __init__(self, spec: LayerSpec, in_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, spec.channels, spec.kernel, spec.stride, spec.padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(self.conv(x))
+
+
+class GIMModule(nn.Module):
+    """A gradient-isolated module: optional conv/pool layers, optional variational head, optional GRU.
+
+    The variational head (two 1x1 convolutions for ``mu`` and ``logvar``) sits on the output of the
+    module's last conv/pool layer, so ``z`` is the sampled latent and the GRU (if any) reads the sample. A
+    module made of a GRU alone has no latent of its own and is never variational: its targets ``z`` are
+    its input.
+    """
+
+    def __init__(self, specs: list[LayerSpec], in_channels: int, variational: bool) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        self.ar: nn.GRU | None = None
+        for spec in specs:
+            if spec.kind == "conv":
+                layers.append(_Conv(spec, channels))
+                channels = spec.channels
+            elif spec.kind == "maxpool":
+                layers.append(nn.MaxPool1d(spec.kernel, spec.stride, spec.padding))
+            else:
+                self.ar = nn.GRU(channels, spec.channels, batch_first=True)
+        self.encoder = nn.Sequential(*layers)
+        self.z_channels = channels
+        self.variational = variational and bool(layers)
+        self.mu: nn.Conv1d | None = None
+        self.logvar: nn.Conv1d | None = None
+        if self.variational:
+            self.mu = nn.Conv1d(channels, channels, 1)
+            self.logvar = nn.Conv1d(channels, channels, 1)
+            # Start with a narrow posterior (sigma ~ 0.1): with sigma = 1 the sampling noise drowns the
+            # still-small means and InfoNCE has nothing to learn from; the KL term widens it as mu grows.
+            nn.init.zeros_(self.logvar.weight)
+            nn.init.constant_(self.logvar.bias, LOGVAR_INIT)
+        self.out_channels = self.ar.hidden_size if self.ar is not None else channels
+
+    def forward(self, x: Tensor, sample: bool = True) -> ModuleOutput:
+        """``x`` is ``[batch, channels_in, time_in]``; returns a :class:`ModuleOutput`."""
+        h = self.encoder(x)
+        mu = logvar = None
+        if self.mu is not None and self.logvar is not None:
+            mu = self.mu(h)
+            logvar = self.logvar(h)
+            h = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
+            mu, logvar = mu.transpose(1, 2), logvar.transpose(1, 2)
+        z = h.transpose(1, 2)
+        c = self.ar(z)[0] if self.ar is not None else z
+        return ModuleOutput(z=z, c=c, mu=mu, logvar=logvar)
+
+
+class Stack(nn.Module):
+    """The whole encoder: a list of :class:`GIMModule` built from a :class:`ModelConfig`."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.config: Config | None = None  # the full run config, set by vgim.load
+        blocks: list[GIMModule] = []
+        channels = cfg.in_channels
+        i = 0
+        for n_layers in cfg.modules:
+            block = GIMModule(cfg.layers[i : i + n_layers], channels, cfg.variational)
+            blocks.append(block)
+            channels = block.out_channels
+            i += n_layers
+        self.blocks = nn.ModuleList(blocks)
+        self.frames = frame_infos(cfg)
+
+    @property
+    def n_modules(self) -> int:
+        return len(self.blocks)
+
+    def block(self, m: int) -> GIMModule:
+        block = self.blocks[m]
+        assert isinstance(block, GIMModule)
+        return block
+
+    def n_frames(self, n_samples: int) -> list[int]:
+        return n_frames(self.cfg, n_samples)
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        cut_gradients: bool = True,
+        sample: bool | None = None,
+        upto: int | None = None,
+        frozen_below: int = 0,
+    ) -> list[ModuleOutput]:
+        """Run ``x`` (``[batch, 1, samples]``) through modules ``0..upto`` (all by default).
+
+        ``cut_gradients`` detaches each module's input (GIM); ``frozen_below = m`` runs modules before
+        ``m`` without autograd, so their activations are not held for a backward pass. ``sample``
+        defaults to ``self.training``: variational modules sample while training and use ``mu`` otherwise.
+        """
+        if x.dim() != 3 or x.shape[1] != self.cfg.in_channels:
+            raise ValueError(f"expected audio of shape [batch, {self.cfg.in_channels}, samples], got {tuple(x.shape)}")
+        do_sample = self.training if sample is None else sample
+        last = self.n_modules - 1 if upto is None else upto
+        outputs: list[ModuleOutput] = []
+        h = x
+        for m in range(last + 1):
+            block = self.block(m)
+            if m < frozen_below:
+                with torch.no_grad():
+                    out = block(h, sample=do_sample)
+            else:
+                out = block(h.detach() if cut_gradients and m > 0 else h, sample=do_sample)
+            outputs.append(out)
+            h = out.c.transpose(1, 2)
+        return outputs
+
+    @torch.no_grad()
+    def extract_features(self, wave: np.ndarray | Tensor, sample_rate: int = 16000) -> list[Tensor]:
+        """Every module's deterministic representation for one waveform.
+
+        ``wave`` is ``[samples]`` (mono) at ``sample_rate``; it is resampled to 16 kHz when needed. Returns
+        one ``[time_m, channels_m]`` tensor per module (variational modules give their mean).
+        """
+        from vgim.audio import resample
+
+        if isinstance(wave, Tensor):
+            wave = wave.detach().cpu().numpy()
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim != 1:
+            raise ValueError(f"expected a mono waveform of shape [samples], got {wave.shape}")
+        if sample_rate != 16000:
+            wave = resample(wave, sample_rate, 16000)
+        if wave.shape[0] < self.frames[-1].receptive_field or min(self.n_frames(wave.shape[0])) < 1:
+            raise ValueError(
+                f"waveform has {wave.shape[0]} samples: too short for this model "
+                f"(receptive field {self.frames[-1].receptive_field} samples)"
+            )
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        try:
+            x = torch.from_numpy(wave).to(device).view(1, 1, -1)
+            outs = self.forward(x, sample=False)
+        finally:
+            self.train(was_training)
+        return [o.c[0] for o in outs]

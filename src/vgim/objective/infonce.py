@@ -1,0 +1,175 @@
+"""InfoNCE with the log-bilinear score, negative sampling, and the Gaussian KL term.
+
+For every scored position ``t`` and step ``k = 1..K`` the positive is ``z_{t+k}`` of the same sequence
+and the score is ``f_k(z, c_t) = exp(z^T W_k c_t)``. The loss is the cross-entropy of picking the positive
+among ``1 + n_negatives`` candidates, averaged over batch and positions for each ``k`` and then averaged
+over ``k``. ``log(1 + n_negatives) - L_k`` is the InfoNCE lower bound on ``I(z_{t+k}; c_t)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vgim.config import NegativeStrategy
+
+__all__ = ["InfoNCE", "InfoNCEOutput", "gaussian_kl", "sample_negatives", "candidate_sequences"]
+
+
+@dataclass
+class InfoNCEOutput:
+    """``loss``: scalar (mean over k); ``loss_k``, ``accuracy_k``, ``mi_bound_k``: ``[K]``.
+
+    ``positions`` (``[P]``) are the scored context frames and ``negatives`` (``[B, P, K, N]``) the flat
+    indices into ``z.reshape(B * T, C)`` of each candidate set's negatives, kept for inspection and tests.
+    """
+
+    loss: Tensor
+    loss_k: Tensor
+    accuracy_k: Tensor
+    mi_bound_k: Tensor
+    positions: Tensor
+    negatives: Tensor
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """``KL(N(mu, sigma^2) || N(0, I))`` summed over latent channels, averaged over batch and time.
+
+    ``mu`` and ``logvar`` are ``[batch, time, channels]``; returns a scalar.
+    """
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0)
+    return kl.sum(dim=-1).mean()
+
+
+def candidate_sequences(
+    n_batch: int, strategy: NegativeStrategy, speakers: Tensor | None, device: torch.device
+) -> tuple[Tensor, Tensor, Tensor]:
+    """For each sequence ``b``, the sequences its negatives may come from.
+
+    Returns ``members [B, M]`` (row ``b`` lists candidate sequences, padded with its last entry),
+    ``counts [B]`` and ``self_rank [B]``: where ``b`` itself sits in its row, or -1 if it is not a candidate.
+    """
+    ar = torch.arange(n_batch, device=device)
+    if strategy == "batch":
+        members = ar.expand(n_batch, n_batch)
+        return members, torch.full((n_batch,), n_batch, device=device), ar
+    if strategy == "same_sequence":
+        return ar[:, None], torch.ones(n_batch, dtype=torch.long, device=device), torch.zeros_like(ar)
+    if strategy == "other_sequences":
+        if n_batch < 2:
+            raise ValueError("negatives='other_sequences' needs a batch of at least 2 sequences")
+        others = torch.stack([torch.cat([ar[:b], ar[b + 1 :]]) for b in range(n_batch)])
+        return others, torch.full((n_batch,), n_batch - 1, device=device), torch.full_like(ar, -1)
+    if strategy == "same_speaker":
+        if speakers is None:
+            raise ValueError("negatives='same_speaker' needs speaker labels in the batch")
+        same = speakers[:, None] == speakers[None, :]  # [B, B]
+        counts = same.sum(dim=1)
+        # Stable sort puts each row's same-speaker sequences first, in batch order.
+        order = torch.sort((~same).to(torch.int8), dim=1, stable=True).indices
+        pad_to = int(counts.max())
+        members = order[:, :pad_to]
+        self_rank = (same.long().cumsum(dim=1) - 1).gather(1, ar[:, None]).squeeze(1)
+        return members, counts, self_rank
+    raise ValueError(f"unknown negative sampling strategy {strategy!r}")
+
+
+def sample_negatives(
+    n_batch: int,
+    n_time: int,
+    target_times: Tensor,
+    n_negatives: int,
+    strategy: NegativeStrategy,
+    speakers: Tensor | None = None,
+) -> Tensor:
+    """Draw negatives for every (sequence, position, step) without ever drawing the positive.
+
+    ``target_times`` is ``[P, K]``: the frame ``t + k`` of each positive. Returns flat indices
+    ``b' * n_time + t'`` of shape ``[B, P, K, N]``. Each sequence's candidate pool (all frames of its
+    candidate sequences) is enumerated; when the sequence is its own candidate, one draw is made from a
+    pool one smaller and indices at or past the positive are shifted up by one, which excludes the
+    positive exactly while keeping every other candidate equally likely.
+    """
+    device = target_times.device
+    members, counts, self_rank = candidate_sequences(n_batch, strategy, speakers, device)
+    n_pos, n_k = target_times.shape
+    includes_self = self_rank >= 0
+    pool = counts * n_time - includes_self.long()  # [B]
+    if int(pool.min()) < 1:
+        raise ValueError(f"negatives={strategy!r}: no candidate frames besides the positive")
+    shape = (n_batch, n_pos, n_k, n_negatives)
+    r = (torch.rand(shape, device=device) * pool.view(-1, 1, 1, 1)).long()
+    r = torch.minimum(r, (pool - 1).view(-1, 1, 1, 1))
+    pos_rank = self_rank.clamp(min=0).view(-1, 1, 1, 1) * n_time + target_times.view(1, n_pos, n_k, 1)
+    r = r + (includes_self.view(-1, 1, 1, 1) & (r >= pos_rank)).long()
+    seq = members.gather(1, (r // n_time).view(n_batch, -1)).view(shape)
+    return seq * n_time + r % n_time
+
+
+class InfoNCE(nn.Module):
+    """The log-bilinear InfoNCE objective of one module.
+
+    ``W_k`` for all ``k`` is one ``Linear(c_channels, K * z_channels)`` applied only at the scored
+    positions, so long sequences cost only what is scored.
+    """
+
+    def __init__(
+        self,
+        z_channels: int,
+        c_channels: int,
+        n_predictions: int = 12,
+        n_negatives: int = 10,
+        negatives: NegativeStrategy = "batch",
+        max_positions: int = 0,
+    ) -> None:
+        super().__init__()
+        self.z_channels = z_channels
+        self.n_predictions = n_predictions
+        self.n_negatives = n_negatives
+        self.negatives = negatives
+        self.max_positions = max_positions
+        self.W = nn.Linear(c_channels, n_predictions * z_channels, bias=False)
+
+    def positions(self, n_time: int, device: torch.device) -> Tensor:
+        """The context frames scored this call (sorted): all valid ones, or a random subset."""
+        n_valid = n_time - self.n_predictions
+        if n_valid < 1:
+            raise ValueError(
+                f"a sequence of {n_time} frames is too short to predict {self.n_predictions} steps ahead; "
+                "use longer crops or fewer prediction steps (objective.n_predictions)"
+            )
+        if 0 < self.max_positions < n_valid:
+            return torch.randperm(n_valid, device=device)[: self.max_positions].sort().values
+        return torch.arange(n_valid, device=device)
+
+    def forward(self, z: Tensor, c: Tensor, speakers: Tensor | None = None) -> InfoNCEOutput:
+        """``z``: targets ``[B, T, C_z]``; ``c``: contexts ``[B, T, C_c]``; ``speakers``: ``[B]`` ids."""
+        n_batch, n_time, n_ch = z.shape
+        n_k = self.n_predictions
+        ts = self.positions(n_time, z.device)  # [P]
+        ks = torch.arange(1, n_k + 1, device=z.device)
+        target_times = ts[:, None] + ks[None, :]  # [P, K]
+        pred = self.W(c[:, ts]).view(n_batch, ts.numel(), n_k, n_ch)  # W_k c_t: [B, P, K, C]
+        positive = z[:, target_times]  # z_{t+k}: [B, P, K, C]
+        neg_idx = sample_negatives(n_batch, n_time, target_times, self.n_negatives, self.negatives, speakers)
+        negative = z.reshape(n_batch * n_time, n_ch)[neg_idx]  # [B, P, K, N, C]
+        pos_logit = (pred * positive).sum(dim=-1, keepdim=True)
+        neg_logit = torch.einsum("bpkc,bpknc->bpkn", pred, negative)
+        logits = torch.cat([pos_logit, neg_logit], dim=-1)  # [B, P, K, 1 + N]
+        log_prob = F.log_softmax(logits, dim=-1)[..., 0]
+        loss_k = -log_prob.mean(dim=(0, 1))
+        with torch.no_grad():
+            accuracy_k = (pos_logit[..., 0] > neg_logit.max(dim=-1).values).float().mean(dim=(0, 1))
+            mi_bound_k = math.log(1 + self.n_negatives) - loss_k.detach()
+        return InfoNCEOutput(
+            loss=loss_k.mean(),
+            loss_k=loss_k,
+            accuracy_k=accuracy_k,
+            mi_bound_k=mi_bound_k,
+            positions=ts,
+            negatives=neg_idx,
+        )

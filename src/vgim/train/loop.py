@@ -1,0 +1,343 @@
+"""The training loop: three ways to train one stack, checkpoints, metrics, export.
+
+Modes (``train.mode``):
+
+- ``together``: every module is trained at every step on its own loss; each module's input is detached,
+  so no gradient crosses a module boundary (GIM, V-GIM).
+- ``sequential``: the steps are split evenly over the modules; module m is trained alone while modules
+  before it run frozen under ``torch.no_grad()`` (their activations are never kept for backward).
+- ``end_to_end``: no gradient cut; the loss is the last module's InfoNCE (plus ``beta * KL`` of every
+  variational module), back-propagated through the whole stack (CPC).
+
+Every module has its own Adam optimiser over its encoder parameters and its ``W_k``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vgim.config import Config, TrainConfig, config_from_dict
+from vgim.data.batches import CropBatches
+from vgim.model.stack import Stack
+from vgim.objective.infonce import gaussian_kl
+from vgim.objective.losses import ModuleLoss, Objective
+
+__all__ = [
+    "TrainResult",
+    "build_batches",
+    "export_model",
+    "get_lr",
+    "load_checkpoint",
+    "resolve_device",
+    "save_checkpoint",
+    "train",
+]
+
+log = logging.getLogger("vgim")
+
+CHECKPOINT = "checkpoints/last.pt"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def get_lr(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over ``warmup_steps``, then constant or cosine decay to 10% at ``total``."""
+    if cfg.warmup_steps > 0 and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "cosine" and total > cfg.warmup_steps:
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+        return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return cfg.lr
+
+
+def step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step) % (2**63 - 1)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: a killed write never replaces a good checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling error means the file is not a checkpoint
+        raise ValueError(f"{path}: not a readable vgim checkpoint ({err})") from err
+    if "model" not in state or "config" not in state:
+        raise ValueError(f"{path}: not a vgim checkpoint (missing 'model' or 'config')")
+    return state
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    final: dict[int, dict[str, float]] = field(default_factory=dict)  # module -> last logged scalars
+    seconds: float = 0.0
+
+
+class _Metrics:
+    """Long-format CSV (one row per module per logged step) and TensorBoard scalars."""
+
+    def __init__(self, run_dir: Path, n_predictions: int, resume_step: int | None) -> None:
+        self.path = run_dir / "metrics.csv"
+        self.fields = ["step", "module", "lr", "loss", "infonce", "kl", "accuracy", "mi_bound"] + [
+            f"acc_k{k}" for k in range(1, n_predictions + 1)
+        ]
+        rows: list[dict[str, str]] = []
+        if resume_step is not None and self.path.exists():
+            with self.path.open() as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        with self.path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, self.fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
+
+    def log(self, step: int, lr: float, losses: dict[int, ModuleLoss]) -> dict[int, dict[str, float]]:
+        out: dict[int, dict[str, float]] = {}
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, self.fields)
+            for m, ml in losses.items():
+                scalars = ml.scalars()
+                out[m] = scalars
+                acc_k = {f"acc_k{k + 1}": f"{float(a):.4f}" for k, a in enumerate(ml.accuracy_k)}
+                writer.writerow(
+                    {"step": step, "module": m, "lr": f"{lr:.3g}"} | {k: f"{v:.5f}" for k, v in scalars.items()} | acc_k
+                )
+                for k, v in scalars.items():
+                    self.tb.add_scalar(f"module{m}/{k}", v, step)
+        self.tb.add_scalar("lr", lr, step)
+        return out
+
+    def close(self) -> None:
+        self.tb.close()
+
+
+def build_batches(cfg: Config, progress: bool = True) -> CropBatches:
+    """Load the training audio named by ``cfg.data`` and wrap it in step-seeded crop batches."""
+    from vgim.audio import Augmenter
+    from vgim.data.corpus import load_corpus
+
+    d = cfg.data
+    root, manifest = d.root, d.manifest
+    if root == "synthetic":
+        from vgim.data.synthetic import synthesize_corpus
+
+        manifest_path = synthesize_corpus(progress=progress)
+        root, manifest = str(manifest_path.parent), str(manifest_path)
+    corpus = load_corpus(
+        root,
+        manifest=manifest,
+        label_pattern=d.label_pattern,
+        split=d.split,
+        sample_rate=d.sample_rate,
+        min_rms=d.min_rms,
+        progress=progress,
+    )
+    log.info("training data: %s", corpus.describe())
+    speakers = None
+    if cfg.objective.negatives == "same_speaker":
+        speakers = corpus.labels(d.speaker_key)
+    augment = Augmenter.from_config(d)
+    return CropBatches(
+        corpus.waves,
+        d.crop_samples,
+        cfg.train.batch_size,
+        seed=cfg.train.seed,
+        speakers=speakers,
+        augment=augment if augment.enabled else None,
+    )
+
+
+def _module_params(stack: Stack, objective: Objective, m: int) -> list[nn.Parameter]:
+    return list(stack.blocks[m].parameters()) + list(objective.heads[m].parameters())
+
+
+def _active_module(mode: str, step: int, total: int, n_modules: int) -> int | None:
+    """In sequential mode, the module trained at ``step``; otherwise None (all modules)."""
+    if mode != "sequential":
+        return None
+    per = max(1, math.ceil(total / n_modules))
+    return min(n_modules - 1, step // per)
+
+
+def train(
+    cfg: Config,
+    run_dir: str | Path,
+    *,
+    batches: CropBatches | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train ``cfg`` into ``run_dir``; with ``resume`` continue from ``run_dir/checkpoints/last.pt``.
+
+    ``stop_after`` ends the process-local loop after that many steps without finishing the run (used to
+    simulate a killed run in tests); the checkpoint written at that point is resumable.
+    """
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT
+    state: dict[str, Any] | None = None
+    if resume:
+        if not ckpt_path.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
+        state = load_checkpoint(ckpt_path)
+        cfg = config_from_dict(state["config"])
+        log.info("resuming %s from step %d", run_dir, state["step"])
+    elif ckpt_path.exists():
+        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / "config.json")
+
+    t = cfg.train
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+    device = resolve_device(t.device)
+    torch.manual_seed(t.seed)
+    stack = Stack(cfg.model).to(device)
+    objective = Objective(stack, cfg.objective).to(device)
+    optimisers = [
+        torch.optim.Adam(_module_params(stack, objective, m), lr=t.lr, weight_decay=t.weight_decay)
+        for m in range(stack.n_modules)
+    ]
+    start = 0
+    if state is not None:
+        stack.load_state_dict(state["model"], strict=True)
+        objective.load_state_dict(state["objective"], strict=True)
+        for opt, opt_state in zip(optimisers, state["optimizers"], strict=True):
+            opt.load_state_dict(opt_state)
+        start = int(state["step"])
+    if batches is None:
+        batches = build_batches(cfg, progress=progress)
+
+    metrics = _Metrics(run_dir, cfg.objective.n_predictions, start if state is not None else None)
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(
+            ckpt_path,
+            {
+                "step": step,
+                "model": stack.state_dict(),
+                "objective": objective.state_dict(),
+                "optimizers": [o.state_dict() for o in optimisers],
+                "config": cfg.to_dict(),
+            },
+        )
+
+    stack.train()
+    objective.train()
+    result = TrainResult(run_dir=run_dir, step=start)
+    end = t.steps if stop_after is None else min(t.steps, start + stop_after)
+    bar = tqdm(range(start, end), initial=start, total=t.steps, disable=not progress, desc=cfg.name, unit="step")
+    t0 = time.perf_counter()
+    audio_seconds = 0.0
+    for step in bar:
+        torch.manual_seed(step_seed(t.seed, step))
+        batch = batches.batch(step).to(device)
+        active = _active_module(t.mode, step, t.steps, stack.n_modules)
+        if active is None:
+            seg_step, seg_total = step, t.steps
+        else:
+            per = math.ceil(t.steps / stack.n_modules)
+            seg_step, seg_total = step - active * per, per
+        lr = get_lr(seg_step, seg_total, t)
+        for opt in optimisers:
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+        if t.mode == "sequential":
+            assert active is not None
+            outputs = stack(batch.audio, upto=active, frozen_below=active)
+            losses = dict(zip([active], objective(outputs, batch.audio, batch.speakers, start=active), strict=True))
+            total_loss = losses[active].loss
+            trained = [active]
+        elif t.mode == "together":
+            outputs = stack(batch.audio, cut_gradients=True)
+            losses = dict(enumerate(objective(outputs, batch.audio, batch.speakers)))
+            total_loss = torch.stack([ml.loss for ml in losses.values()]).sum()
+            trained = list(range(stack.n_modules))
+        else:  # end_to_end
+            outputs = stack(batch.audio, cut_gradients=False)
+            last = stack.n_modules - 1
+            inputs = [batch.audio.transpose(1, 2)] + [o.c for o in outputs[:-1]]
+            losses = {last: objective.module_loss(last, outputs[last], inputs[last], batch.speakers)}
+            total_loss = losses[last].loss
+            for out in outputs[:-1]:
+                if cfg.objective.beta > 0 and out.mu is not None and out.logvar is not None:
+                    total_loss = total_loss + cfg.objective.beta * gaussian_kl(out.mu, out.logvar)
+            trained = list(range(stack.n_modules))
+
+        for m in trained:
+            optimisers[m].zero_grad(set_to_none=True)
+        total_loss.backward()
+        for m in trained:
+            if t.grad_clip > 0:
+                nn.utils.clip_grad_norm_(_module_params(stack, objective, m), t.grad_clip)
+            optimisers[m].step()
+
+        if not torch.isfinite(total_loss.detach()):
+            checkpoint(step)
+            raise FloatingPointError(
+                f"loss became {float(total_loss)} at step {step}; the last good state is in {ckpt_path}. "
+                "Lower train.lr or set train.grad_clip."
+            )
+        audio_seconds += batch.audio.shape[0] * batch.audio.shape[-1] / cfg.data.sample_rate
+        done = step + 1
+        if done % t.log_every == 0 or done == t.steps:
+            result.final.update(metrics.log(done, lr, losses))
+            elapsed = time.perf_counter() - t0
+            bar.set_postfix(
+                {f"L{m}": f"{ml.loss.item():.3f}" for m, ml in losses.items()}
+                | {"xRT": f"{audio_seconds / max(elapsed, 1e-9):.0f}"}
+            )
+        if done % t.checkpoint_every == 0 or done == end:
+            checkpoint(done)
+        result.step = done
+    bar.close()
+    metrics.close()
+    result.seconds = time.perf_counter() - t0
+    if result.step >= t.steps:
+        export_model(stack, cfg, run_dir / "export")
+    return result
+
+
+def export_model(stack: Stack, cfg: Config, out_dir: str | Path) -> Path:
+    """Write ``model.safetensors`` (the encoder's weights) and ``config.json`` into ``out_dir``."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in stack.state_dict().items()}
+    tmp = out / "model.safetensors.tmp"
+    save_file(tensors, str(tmp), metadata={"format": "vgim", "name": cfg.name})
+    os.replace(tmp, out / "model.safetensors")
+    cfg.save(out / "config.json")
+    return out

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vgim.config import available_presets, load_config
+from vgim.model import Stack, frame_infos
+from vgim.objective import Objective
+
+
+@pytest.mark.parametrize("preset", available_presets())
+def test_preset_shapes_and_frame_counts(preset: str) -> None:
+    cfg = load_config(preset)
+    stack = Stack(cfg.model)
+    n = cfg.data.crop_samples
+    # the paper presets are large: check frames with a short input, but a full crop for the small ones
+    n = min(n, 20480)
+    x = torch.zeros(1, 1, n)
+    with torch.no_grad():
+        outs = stack(x)
+    expected = stack.n_frames(n)
+    assert [o.c.shape[1] for o in outs] == expected
+    assert len(outs) == len(cfg.model.modules)
+    strides = [s.stride for s in cfg.model.layers if s.kind in ("conv", "maxpool")]
+    assert stack.frames[-1].hop == math.prod(strides)
+    for o, block in zip(outs, stack.blocks, strict=True):
+        assert o.c.shape[2] == block.out_channels
+        if cfg.model.variational and len(block.encoder):
+            assert o.mu is not None and o.mu.shape == o.z.shape
+
+
+def test_paper_architecture_frame_rate() -> None:
+    cfg = load_config("cpc")
+    stack = Stack(cfg.model)
+    assert stack.n_frames(20480) == [128]
+    assert stack.frames[0].hop == 160  # 10 ms at 16 kHz
+    gim = Stack(load_config("gim").model)
+    assert gim.n_frames(20480) == [4095, 1023, 512, 257, 128, 128]
+
+
+def test_frame_centres_match_receptive_fields() -> None:
+    """An impulse at sample s moves only the frames whose receptive field covers s."""
+    cfg = load_config("gim-small")
+    cfg.model.modules = [5, 1]
+    stack = Stack(cfg.model)
+    info = frame_infos(cfg.model)[0]
+    n = 8000
+    base = torch.zeros(1, 1, n)
+    s = 4321
+    bumped = base.clone()
+    bumped[0, 0, s] = 1.0
+    with torch.no_grad():
+        d = (stack(bumped)[0].z - stack(base)[0].z).abs().sum(-1)[0]
+    changed = torch.nonzero(d > 0).flatten().numpy()
+    centres = info.offset + changed * info.hop
+    assert changed.size > 0
+    assert np.all(np.abs(centres - s) <= info.receptive_field / 2)
+
+
+def test_batch_matches_single() -> None:
+    cfg = load_config("vgim-small")
+    stack = Stack(cfg.model).eval()
+    x = torch.randn(3, 1, 4000)
+    with torch.no_grad():
+        full = stack(x)
+        one = stack(x[1:2])
+    for a, b in zip(full, one, strict=True):
+        torch.testing.assert_close(a.c[1:2], b.c, rtol=1e-4, atol=1e-5)
+
+
+def test_variational_samples_in_training_and_uses_mean_in_eval() -> None:
+    cfg = load_config("vgim-small")
+    stack = Stack(cfg.model)
+    x = torch.randn(2, 1, 4000)
+    stack.train()
+    a, b = stack(x)[0].z, stack(x)[0].z
+    assert not torch.allclose(a, b)
+    stack.eval()
+    out = stack(x)[0]
+    assert out.mu is not None
+    torch.testing.assert_close(out.z, out.mu)
+
+
+def test_gradient_is_cut_between_modules() -> None:
+    cfg = load_config("gim-small")
+    stack = Stack(cfg.model)
+    objective = Objective(stack, cfg.objective)
+    x = torch.randn(4, 1, 8000)
+    outputs = stack(x, cut_gradients=True)
+    losses = objective(outputs, x)
+    losses[1].loss.backward()
+    for p in stack.blocks[0].parameters():
+        assert p.grad is None
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in stack.blocks[1].parameters())
+    # end to end, the same loss does reach module 0
+    stack.zero_grad(set_to_none=True)
+    outputs = stack(x, cut_gradients=False)
+    objective(outputs, x)[1].loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in stack.blocks[0].parameters())
+
+
+def test_frozen_modules_hold_no_graph() -> None:
+    cfg = load_config("gim-small")
+    stack = Stack(cfg.model)
+    outs = stack(torch.randn(2, 1, 4000), frozen_below=1)
+    assert not outs[0].c.requires_grad
+    assert outs[1].c.requires_grad
+
+
+def test_extract_features_resamples_and_rejects_bad_input() -> None:
+    cfg = load_config("gim-small")
+    stack = Stack(cfg.model)
+    wave = np.random.default_rng(0).standard_normal(44100).astype(np.float32)
+    feats = stack.extract_features(wave, 44100)
+    assert [f.shape[0] for f in feats] == stack.n_frames(16000)
+    with pytest.raises(ValueError, match="too short"):
+        stack.extract_features(np.zeros(50, dtype=np.float32))
+    with pytest.raises(ValueError, match="mono"):
+        stack.extract_features(np.zeros((2, 5000), dtype=np.float32))

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vgim.objective import InfoNCE, gaussian_kl, sample_negatives
+
+
+def reference_infonce(
+    z: torch.Tensor, c: torch.Tensor, W: torch.Tensor, positions: torch.Tensor, negatives: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slow and obvious: loop over batch, position and step; score z^T W_k c_t for positive + negatives."""
+    n_batch, n_time, n_ch = z.shape
+    n_k = negatives.shape[2]
+    flat = z.reshape(n_batch * n_time, n_ch)
+    losses = torch.zeros(n_k)
+    correct = torch.zeros(n_k)
+    count = 0
+    for b in range(n_batch):
+        for p, t in enumerate(positions.tolist()):
+            count += 1
+            for k in range(1, n_k + 1):
+                w_k = W[(k - 1) * n_ch : k * n_ch]  # [C_z, C_c]
+                pred = w_k @ c[b, t]
+                scores = [z[b, t + k] @ pred] + [flat[j] @ pred for j in negatives[b, p, k - 1].tolist()]
+                s = torch.stack(scores)
+                losses[k - 1] += -F.log_softmax(s, dim=0)[0]
+                correct[k - 1] += float(s[0] > s[1:].max())
+    return losses / count, correct / count
+
+
+@pytest.mark.parametrize("strategy", ["batch", "same_sequence", "other_sequences", "same_speaker"])
+def test_fast_infonce_matches_reference(strategy: str) -> None:
+    torch.manual_seed(1)
+    head = InfoNCE(6, 5, n_predictions=3, n_negatives=4, negatives=strategy, max_positions=7)  # type: ignore[arg-type]
+    z = torch.randn(3, 20, 6)
+    c = torch.randn(3, 20, 5)
+    speakers = torch.tensor([0, 1, 0])
+    out = head(z, c, speakers)
+    ref_loss, ref_acc = reference_infonce(z, c, head.W.weight.detach(), out.positions, out.negatives)
+    torch.testing.assert_close(out.loss_k.detach(), ref_loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.accuracy_k, ref_acc)
+    torch.testing.assert_close(out.mi_bound_k, math.log(5) - ref_loss, rtol=1e-5, atol=1e-5)
+    assert out.positions.numel() == 7
+
+
+def test_scores_only_the_scored_positions() -> None:
+    head = InfoNCE(4, 4, n_predictions=2, n_negatives=3, max_positions=5)
+    out = head(torch.randn(2, 4000, 4), torch.randn(2, 4000, 4))
+    assert out.positions.numel() == 5
+    assert out.negatives.shape == (2, 5, 2, 3)
+
+
+@pytest.mark.parametrize("strategy", ["batch", "same_sequence", "other_sequences", "same_speaker"])
+def test_positive_is_never_a_negative(strategy: str) -> None:
+    torch.manual_seed(0)
+    n_batch, n_time, n_k = 6, 5, 3  # tiny pools make collisions likely if exclusion were approximate
+    positions = torch.arange(n_time - n_k)
+    target_times = positions[:, None] + torch.arange(1, n_k + 1)[None, :]
+    speakers = torch.tensor([0, 0, 1, 1, 1, 2])
+    for _ in range(200):
+        neg = sample_negatives(n_batch, n_time, target_times, 16, strategy, speakers)  # type: ignore[arg-type]
+        b = torch.arange(n_batch).view(-1, 1, 1, 1)
+        positive = b * n_time + target_times.view(1, *target_times.shape, 1)
+        assert not torch.any(neg == positive)
+        seq = neg // n_time
+        if strategy == "same_sequence":
+            assert torch.all(seq == b)
+        if strategy == "other_sequences":
+            assert torch.all(seq != b)
+        if strategy == "same_speaker":
+            assert torch.all(speakers[seq] == speakers.view(-1, 1, 1, 1))
+    # every non-positive candidate is reachable: same_sequence on one sequence covers all other frames
+    neg = sample_negatives(1, 4, torch.tensor([[2]]), 4000, "same_sequence")
+    assert set(neg.flatten().tolist()) == {0, 1, 3}
+
+
+def test_negative_sampling_errors_are_clear() -> None:
+    tt = torch.tensor([[1]])
+    with pytest.raises(ValueError, match="speaker labels"):
+        sample_negatives(2, 3, tt, 2, "same_speaker", None)
+    with pytest.raises(ValueError, match="at least 2"):
+        sample_negatives(1, 3, tt, 2, "other_sequences")
+    with pytest.raises(ValueError, match="too short"):
+        InfoNCE(2, 2, n_predictions=12)(torch.randn(1, 10, 2), torch.randn(1, 10, 2))
+
+
+def test_kl_equals_monte_carlo_estimate() -> None:
+    torch.manual_seed(0)
+    mu = torch.randn(2, 3, 4)
+    logvar = torch.randn(2, 3, 4) * 0.5
+    closed = gaussian_kl(mu, logvar)
+    std = torch.exp(0.5 * logvar)
+    q = torch.distributions.Normal(mu, std)
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    z = q.sample((200_000,))
+    mc = (q.log_prob(z) - p.log_prob(z)).sum(-1).mean()  # sum over channels; mean over samples, batch, time
+    assert abs(float(closed) - float(mc)) < 0.02 * float(closed) + 0.01
+    assert float(gaussian_kl(torch.zeros(1, 1, 3), torch.zeros(1, 1, 3))) == 0.0

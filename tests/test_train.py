@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+import vgim
+from conftest import tiny_config, toy_waves
+from vgim.config import Config
+from vgim.data.batches import CropBatches
+from vgim.model import Stack
+from vgim.objective import Objective
+from vgim.train import get_lr, load_checkpoint, train
+
+
+def _batches(cfg: Config) -> CropBatches:
+    return CropBatches(toy_waves(), cfg.data.crop_samples, cfg.train.batch_size, seed=cfg.train.seed)
+
+
+def _eval_losses(cfg: Config, stack: Stack, objective: Objective) -> list[float]:
+    """Mean loss per module on fixed held-out batches, with fixed sampling noise."""
+    batches = CropBatches(toy_waves(seed=99), cfg.data.crop_samples, 8, seed=123)
+    totals = [0.0] * stack.n_modules
+    with torch.no_grad():
+        for step in range(8):
+            torch.manual_seed(step)
+            x = batches.batch(step).audio
+            for m, ml in enumerate(objective(stack(x, sample=False), x)):
+                totals[m] += float(ml.infonce) / 8
+    return totals
+
+
+@pytest.mark.parametrize("mode", ["together", "sequential", "end_to_end"])
+def test_training_lowers_each_module_loss(tmp_path: Path, mode: str) -> None:
+    cfg = tiny_config(mode=mode, steps=150, variational=True, beta=0.001)
+    torch.manual_seed(cfg.train.seed)
+    stack0 = Stack(cfg.model)
+    before = _eval_losses(cfg, stack0, Objective(stack0, cfg.objective))
+    train(cfg, tmp_path / "run", batches=_batches(cfg), progress=False)
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    stack = Stack(cfg.model)
+    stack.load_state_dict(state["model"])
+    objective = Objective(stack, cfg.objective)
+    objective.load_state_dict(state["objective"])
+    after = _eval_losses(cfg, stack, objective)
+    trained = [1] if mode == "end_to_end" else [0, 1]  # end to end trains only the last module's W_k
+    for m in trained:
+        assert after[m] < before[m] - 0.05, (mode, m, before, after)
+
+
+def test_killed_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> None:
+    cfg = tiny_config(steps=20, variational=True, beta=0.01)
+    train(cfg, tmp_path / "full", batches=_batches(cfg), progress=False)
+    part = train(cfg, tmp_path / "part", batches=_batches(cfg), progress=False, stop_after=10)
+    assert part.step == 10
+    assert not (tmp_path / "part" / "export").exists()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg, tmp_path / "part", batches=_batches(cfg), progress=False)
+    done = train(cfg, tmp_path / "part", batches=_batches(cfg), progress=False, resume=True)
+    assert done.step == 20
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for key in a["objective"]:
+        assert torch.equal(a["objective"][key], b["objective"][key]), key
+    # metrics were not duplicated by the resume
+    with (tmp_path / "part" / "metrics.csv").open() as f:
+        steps = [(r["step"], r["module"]) for r in csv.DictReader(f)]
+    assert len(steps) == len(set(steps))
+
+
+def test_run_directory_and_load(tmp_path: Path) -> None:
+    cfg = tiny_config(steps=10)
+    train(cfg, tmp_path / "run", batches=_batches(cfg), progress=False)
+    run = tmp_path / "run"
+    for name in [
+        "config.json",
+        "metrics.csv",
+        "checkpoints/last.pt",
+        "export/model.safetensors",
+        "export/config.json",
+    ]:
+        assert (run / name).exists(), name
+    assert any((run / "tensorboard").iterdir())
+    model = vgim.load(run)
+    from_ckpt = vgim.load(run / "checkpoints" / "last.pt")
+    x = toy_waves(1)[0]
+    for a, b in zip(model.extract_features(x), from_ckpt.extract_features(x), strict=True):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(FileNotFoundError, match="not a vgim run"):
+        vgim.load(tmp_path / "nothing")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable vgim checkpoint"):
+        vgim.load(bad)
+
+
+def test_lr_schedule() -> None:
+    cfg = tiny_config().train
+    cfg.warmup_steps = 10
+    cfg.lr_schedule = "cosine"
+    lrs = [get_lr(s, 100, cfg) for s in range(100)]
+    assert lrs[0] == pytest.approx(cfg.lr / 10)
+    assert lrs[9] == pytest.approx(cfg.lr)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+    assert lrs[-1] == pytest.approx(cfg.lr * 0.1, rel=0.05)
