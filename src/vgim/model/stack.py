@@ -111,11 +111,12 @@ class GIMModule(nn.Module):
         self.logvar: nn.Conv1d | None = None
         if self.variational:
             self.mu = nn.Conv1d(channels, channels, 1)
-            self.logvar = nn.Conv1d(channels, channels, 1)
+            logvar = nn.Conv1d(channels, channels, 1)
             # Start with a narrow posterior (sigma ~ 0.1): with sigma = 1 the sampling noise drowns the
             # still-small means and InfoNCE has nothing to learn from; the KL term widens it as mu grows.
-            nn.init.zeros_(self.logvar.weight)
-            nn.init.constant_(self.logvar.bias, LOGVAR_INIT)
+            nn.init.zeros_(logvar.weight)
+            nn.init.constant_(logvar.bias, LOGVAR_INIT)  # type: ignore[arg-type]
+            self.logvar = logvar
         self.out_channels = self.ar.hidden_size if self.ar is not None else channels
 
     def forward(self, x: Tensor, sample: bool = True) -> ModuleOutput:

@@ -46,7 +46,8 @@ class Objective(nn.Module):
         self.cfg = cfg
         heads = []
         in_channels = stack.cfg.in_channels
-        for block in stack.blocks:
+        blocks = [stack.block(m) for m in range(stack.n_modules)]
+        for block in blocks:
             z_channels = block.z_channels if len(block.encoder) else in_channels
             heads.append(
                 InfoNCE(
@@ -60,7 +61,7 @@ class Objective(nn.Module):
             )
             in_channels = block.out_channels
         self.heads = nn.ModuleList(heads)
-        self._uses_input = [len(block.encoder) == 0 for block in stack.blocks]
+        self._uses_input = [len(block.encoder) == 0 for block in blocks]
 
     def module_loss(
         self, m: int, out: ModuleOutput, module_input: Tensor | None, speakers: Tensor | None = None

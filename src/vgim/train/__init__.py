@@ -3,6 +3,7 @@
 from vgim.train.loop import (
     TrainResult,
     build_batches,
+    forward_losses,
     export_model,
     get_lr,
     load_checkpoint,
@@ -14,6 +15,7 @@ from vgim.train.loop import (
 __all__ = [
     "TrainResult",
     "build_batches",
+    "forward_losses",
     "export_model",
     "get_lr",
     "load_checkpoint",

@@ -27,13 +27,14 @@ import torch
 from torch import nn
 
 from vgim.config import Config, TrainConfig, config_from_dict
-from vgim.data.batches import CropBatches
+from vgim.data.batches import Batch, CropBatches
 from vgim.model.stack import Stack
 from vgim.objective.infonce import gaussian_kl
 from vgim.objective.losses import ModuleLoss, Objective
 
 __all__ = [
     "TrainResult",
+    "forward_losses",
     "build_batches",
     "export_model",
     "get_lr",
@@ -187,6 +188,36 @@ def _active_module(mode: str, step: int, total: int, n_modules: int) -> int | No
     return min(n_modules - 1, step // per)
 
 
+def forward_losses(
+    stack: Stack, objective: Objective, batch: Batch, mode: str, active: int | None = None
+) -> tuple[torch.Tensor, dict[int, ModuleLoss], list[int]]:
+    """One training forward pass: the loss to back-propagate, each module's losses, the modules trained.
+
+    ``mode`` is ``together``, ``sequential`` (train module ``active`` only, earlier ones frozen) or
+    ``end_to_end``.
+    """
+    beta = objective.cfg.beta
+    if mode == "sequential":
+        if active is None:
+            raise ValueError("sequential mode needs the active module")
+        outputs = stack(batch.audio, upto=active, frozen_below=active)
+        losses = {active: objective(outputs, batch.audio, batch.speakers, start=active)[0]}
+        return losses[active].loss, losses, [active]
+    if mode == "together":
+        outputs = stack(batch.audio, cut_gradients=True)
+        losses = dict(enumerate(objective(outputs, batch.audio, batch.speakers)))
+        return torch.stack([ml.loss for ml in losses.values()]).sum(), losses, list(range(stack.n_modules))
+    outputs = stack(batch.audio, cut_gradients=False)
+    last = stack.n_modules - 1
+    inputs = [batch.audio.transpose(1, 2)] + [o.c for o in outputs[:-1]]
+    losses = {last: objective.module_loss(last, outputs[last], inputs[last], batch.speakers)}
+    total_loss = losses[last].loss
+    for out in outputs[:-1]:
+        if beta > 0 and out.mu is not None and out.logvar is not None:
+            total_loss = total_loss + beta * gaussian_kl(out.mu, out.logvar)
+    return total_loss, losses, list(range(stack.n_modules))
+
+
 def train(
     cfg: Config,
     run_dir: str | Path,
@@ -273,28 +304,7 @@ def train(
             for group in opt.param_groups:
                 group["lr"] = lr
 
-        if t.mode == "sequential":
-            assert active is not None
-            outputs = stack(batch.audio, upto=active, frozen_below=active)
-            losses = dict(zip([active], objective(outputs, batch.audio, batch.speakers, start=active), strict=True))
-            total_loss = losses[active].loss
-            trained = [active]
-        elif t.mode == "together":
-            outputs = stack(batch.audio, cut_gradients=True)
-            losses = dict(enumerate(objective(outputs, batch.audio, batch.speakers)))
-            total_loss = torch.stack([ml.loss for ml in losses.values()]).sum()
-            trained = list(range(stack.n_modules))
-        else:  # end_to_end
-            outputs = stack(batch.audio, cut_gradients=False)
-            last = stack.n_modules - 1
-            inputs = [batch.audio.transpose(1, 2)] + [o.c for o in outputs[:-1]]
-            losses = {last: objective.module_loss(last, outputs[last], inputs[last], batch.speakers)}
-            total_loss = losses[last].loss
-            for out in outputs[:-1]:
-                if cfg.objective.beta > 0 and out.mu is not None and out.logvar is not None:
-                    total_loss = total_loss + cfg.objective.beta * gaussian_kl(out.mu, out.logvar)
-            trained = list(range(stack.n_modules))
-
+        total_loss, losses, trained = forward_losses(stack, objective, batch, t.mode, active)
         for m in trained:
             optimisers[m].zero_grad(set_to_none=True)
         total_loss.backward()
