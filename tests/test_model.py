@@ -120,3 +120,16 @@ def test_extract_features_resamples_and_rejects_bad_input() -> None:
         stack.extract_features(np.zeros(50, dtype=np.float32))
     with pytest.raises(ValueError, match="mono"):
         stack.extract_features(np.zeros((2, 5000), dtype=np.float32))
+
+
+@pytest.mark.parametrize("preset", ["gim-small", "vgim-thesis", "cpc-small"])
+def test_chunked_extraction_equals_whole(preset: str) -> None:
+    cfg = load_config(preset)
+    stack = Stack(cfg.model)
+    wave = np.random.default_rng(1).standard_normal(40000).astype(np.float32)
+    whole = stack.extract_features(wave, chunk_frames=0)
+    for chunk in (7, 50, 333):
+        chunked = stack.extract_features(wave, chunk_frames=chunk)
+        for a, b in zip(whole, chunked, strict=True):
+            assert a.shape == b.shape
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

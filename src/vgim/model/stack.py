@@ -105,6 +105,14 @@ class GIMModule(nn.Module):
             else:
                 self.ar = nn.GRU(channels, spec.channels, batch_first=True)
         self.encoder = nn.Sequential(*layers)
+        # Geometry of the conv/pool part in input frames: output frame j reads inputs
+        # [j * hop - left, j * hop - left + field).
+        self.hop, self.field, self.left = 1, 1, 0
+        for spec in specs:
+            if spec.kind in ("conv", "maxpool"):
+                self.field += (spec.kernel - 1) * self.hop
+                self.left += spec.padding * self.hop
+                self.hop *= spec.stride
         self.z_channels = channels
         self.variational = variational and bool(layers)
         self.mu: nn.Conv1d | None = None
@@ -119,9 +127,35 @@ class GIMModule(nn.Module):
             self.logvar = logvar
         self.out_channels = self.ar.hidden_size if self.ar is not None else channels
 
-    def forward(self, x: Tensor, sample: bool = True) -> ModuleOutput:
-        """``x`` is ``[batch, channels_in, time_in]``; returns a :class:`ModuleOutput`."""
-        h = self.encoder(x)
+    def encode_chunked(self, x: Tensor, chunk_frames: int) -> Tensor:
+        """The conv/pool part on a long input, ``chunk_frames`` output frames at a time; equals
+        ``self.encoder(x)``. Each chunk reads a margin of input on both sides and starts on a multiple of
+        the hop, so its frames line up with the whole-signal frames and no padding effect reaches them."""
+        n_in = x.shape[-1]
+        margin = -(-self.field // self.hop) + 1
+        pieces: list[Tensor] = []
+        j0 = 0
+        while True:
+            k = max(0, j0 - margin)
+            end = min(n_in, (j0 + chunk_frames + margin) * self.hop + self.field)
+            h = self.encoder(x[..., k * self.hop : end])
+            last_chunk = end >= n_in
+            stop = h.shape[-1] if last_chunk else j0 + chunk_frames - k
+            pieces.append(h[..., j0 - k : stop])
+            if last_chunk:
+                break
+            j0 += chunk_frames
+        return torch.cat(pieces, dim=-1)
+
+    def forward(self, x: Tensor, sample: bool = True, chunk_frames: int = 0) -> ModuleOutput:
+        """``x`` is ``[batch, channels_in, time_in]``; returns a :class:`ModuleOutput`.
+
+        ``chunk_frames > 0`` runs the convolutions in chunks to bound memory on long inputs (inference).
+        """
+        if chunk_frames > 0 and len(self.encoder) and x.shape[-1] > chunk_frames * self.hop * 2:
+            h = self.encode_chunked(x, chunk_frames)
+        else:
+            h = self.encoder(x)
         mu = logvar = None
         if self.mu is not None and self.logvar is not None:
             mu = self.mu(h)
@@ -171,6 +205,7 @@ class Stack(nn.Module):
         sample: bool | None = None,
         upto: int | None = None,
         frozen_below: int = 0,
+        chunk_frames: int = 0,
     ) -> list[ModuleOutput]:
         """Run ``x`` (``[batch, 1, samples]``) through modules ``0..upto`` (all by default).
 
@@ -188,19 +223,22 @@ class Stack(nn.Module):
             block = self.block(m)
             if m < frozen_below:
                 with torch.no_grad():
-                    out = block(h, sample=do_sample)
+                    out = block(h, sample=do_sample, chunk_frames=chunk_frames)
             else:
-                out = block(h.detach() if cut_gradients and m > 0 else h, sample=do_sample)
+                out = block(h.detach() if cut_gradients and m > 0 else h, sample=do_sample, chunk_frames=chunk_frames)
             outputs.append(out)
             h = out.c.transpose(1, 2)
         return outputs
 
     @torch.no_grad()
-    def extract_features(self, wave: np.ndarray | Tensor, sample_rate: int = 16000) -> list[Tensor]:
+    def extract_features(
+        self, wave: np.ndarray | Tensor, sample_rate: int = 16000, chunk_frames: int = 2000
+    ) -> list[Tensor]:
         """Every module's deterministic representation for one waveform.
 
         ``wave`` is ``[samples]`` (mono) at ``sample_rate``; it is resampled to 16 kHz when needed. Returns
-        one ``[time_m, channels_m]`` tensor per module (variational modules give their mean).
+        one ``[time_m, channels_m]`` tensor per module (variational modules give their mean). Convolutions
+        run ``chunk_frames`` frames at a time (0: all at once), so files of any length fit in memory.
         """
         from vgim.audio import resample
 
@@ -221,7 +259,7 @@ class Stack(nn.Module):
         self.eval()
         try:
             x = torch.from_numpy(wave).to(device).view(1, 1, -1)
-            outs = self.forward(x, sample=False)
+            outs = self.forward(x, sample=False, chunk_frames=chunk_frames)
         finally:
             self.train(was_training)
         return [o.c[0] for o in outs]

@@ -3,8 +3,8 @@
 from vgim.train.loop import (
     TrainResult,
     build_batches,
-    forward_losses,
     export_model,
+    forward_losses,
     get_lr,
     load_checkpoint,
     resolve_device,

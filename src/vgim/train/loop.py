@@ -28,6 +28,7 @@ from torch import nn
 
 from vgim.config import Config, TrainConfig, config_from_dict
 from vgim.data.batches import Batch, CropBatches
+from vgim.data.corpus import AudioCorpus
 from vgim.model.stack import Stack
 from vgim.objective.infonce import gaussian_kl
 from vgim.objective.losses import ModuleLoss, Objective
@@ -35,6 +36,7 @@ from vgim.objective.losses import ModuleLoss, Objective
 __all__ = [
     "TrainResult",
     "forward_losses",
+    "batches_from_corpus",
     "build_batches",
     "export_model",
     "get_lr",
@@ -142,7 +144,6 @@ class _Metrics:
 
 def build_batches(cfg: Config, progress: bool = True) -> CropBatches:
     """Load the training audio named by ``cfg.data`` and wrap it in step-seeded crop batches."""
-    from vgim.audio import Augmenter
     from vgim.data.corpus import load_corpus
 
     d = cfg.data
@@ -162,13 +163,18 @@ def build_batches(cfg: Config, progress: bool = True) -> CropBatches:
         progress=progress,
     )
     log.info("training data: %s", corpus.describe())
-    speakers = None
-    if cfg.objective.negatives == "same_speaker":
-        speakers = corpus.labels(d.speaker_key)
-    augment = Augmenter.from_config(d)
+    return batches_from_corpus(cfg, corpus)
+
+
+def batches_from_corpus(cfg: Config, corpus: AudioCorpus) -> CropBatches:
+    """Crop batches over an already loaded corpus, with the augmentation and speaker ids ``cfg`` asks for."""
+    from vgim.audio import Augmenter
+
+    speakers = corpus.labels(cfg.data.speaker_key) if cfg.objective.negatives == "same_speaker" else None
+    augment = Augmenter.from_config(cfg.data)
     return CropBatches(
         corpus.waves,
-        d.crop_samples,
+        cfg.data.crop_samples,
         cfg.train.batch_size,
         seed=cfg.train.seed,
         speakers=speakers,

@@ -1,0 +1,190 @@
+"""``vgim <command>``: a thin layer over the library; every command is a function in ``vgim``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from vgim.config import ConfigError
+
+log = logging.getLogger("vgim")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from vgim.config import load_config
+    from vgim.train.loop import CHECKPOINT, load_checkpoint, train
+
+    out = Path(args.out)
+    if args.resume:
+        cfg = load_config(args.preset)  # replaced by the checkpoint's config inside train()
+        if not (out / CHECKPOINT).exists():
+            raise FileNotFoundError(f"--resume: {out} holds no checkpoint ({CHECKPOINT})")
+        log.info("resuming from step %d", load_checkpoint(out / CHECKPOINT)["step"])
+    else:
+        cfg = load_config(args.config or args.preset, args.overrides)
+    print(cfg.to_json())
+    result = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    print(f"trained {result.step} steps in {result.seconds:.0f} s; run directory: {out}")
+    for m, scalars in sorted(result.final.items()):
+        print(f"  module {m + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in scalars.items()))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from vgim.demo import run_demo
+
+    result = run_demo(args.out, steps=args.steps, seed=args.seed, progress=not args.quiet)
+    print()
+    print(result.table)
+    print()
+    print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items()))
+    print(f"outputs: {result.out_dir}/results.md, {result.out_dir}/results.json, run directories in {result.out_dir}/")
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    import json
+
+    import vgim
+    from vgim.data.corpus import load_corpus
+    from vgim.evaluate.evaluation import EvaluationSplit, evaluate_models
+    from vgim.evaluate.probes import results_table, results_to_json
+
+    root, manifest = args.data, args.manifest
+    if root == "synthetic":
+        from vgim.data.synthetic import synthesize_corpus
+
+        path = synthesize_corpus(progress=not args.quiet)
+        root, manifest = str(path.parent), str(path)
+    corpus = load_corpus(root, manifest=manifest, label_pattern=args.label_pattern, progress=not args.quiet)
+    split = EvaluationSplit(corpus.subset(args.train_split), corpus.subset(args.test_split))
+    models = {Path(run).name: vgim.load(run, args.device) for run in args.runs}
+    results = evaluate_models(models, split, baselines=not args.no_baselines, pool=args.pool)
+    table = results_table(results, "both")
+    print(table)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results_to_json(results), indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from vgim.embed import embed_files
+
+    out = embed_files(args.run, args.files, args.out, device=args.device, chunk_frames=args.chunk_frames)
+    print(f"wrote {out.path}: {out.n_files} files x {out.n_modules} modules; skipped {len(out.skipped)}")
+    for path, reason in out.skipped:
+        print(f"  skipped {path}: {reason}")
+    return 0 if out.n_files else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from vgim.bench import format_bench, run_bench
+
+    print(format_bench(run_bench(steps=args.steps, device=args.device, threads=args.threads)))
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from vgim.data.synthetic import synthesize_corpus
+
+    manifest = synthesize_corpus(args.out, n_speakers=args.speakers, seed=args.seed, progress=not args.quiet)
+    print(f"corpus manifest: {manifest}")
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from vgim.config import available_presets, load_config
+    from vgim.model.stack import frame_infos
+
+    for name in available_presets():
+        cfg = load_config(name)
+        hop = frame_infos(cfg.model)[-1].hop
+        kind = "V-GIM" if cfg.model.variational else ("CPC" if len(cfg.model.modules) == 1 else "GIM")
+        print(
+            f"{name:14s} {kind:6s} modules={cfg.model.modules} hop={hop} beta={cfg.objective.beta} "
+            f"mode={cfg.train.mode}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vgim", description="CPC, Greedy InfoMax and Variational Greedy InfoMax.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a preset or config file into a run directory")
+    t.add_argument("--preset", default="vgim-small", help="preset name (see `vgim presets`)")
+    t.add_argument("--config", default="", help="a TOML config file (overrides --preset)")
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--quiet", action="store_true")
+    t.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.steps=200 objective.beta=0.01")
+    t.set_defaults(func=_train)
+
+    d = sub.add_parser("demo", help="the main job: synthesise, train small V-GIM and GIM, probe, print a table")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--steps", type=int, default=None, help="training steps per model (default: the presets')")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_demo)
+
+    pr = sub.add_parser("probe", help="linear probes of every module of one or more runs, with baselines")
+    pr.add_argument("runs", nargs="+", help="run directories or exports")
+    pr.add_argument("--data", default="synthetic", help="'synthetic' or a folder of audio")
+    pr.add_argument("--manifest", default="", help="CSV manifest with path, labels, split, segments")
+    pr.add_argument("--label-pattern", default="", help="regex with named groups matched on file stems")
+    pr.add_argument("--train-split", default="train")
+    pr.add_argument("--test-split", default="test")
+    pr.add_argument("--pool", default="mean", choices=["mean", "max", "last", "meanstd"])
+    pr.add_argument("--no-baselines", action="store_true")
+    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--out", default="", help="write the results as JSON here")
+    pr.add_argument("--quiet", action="store_true")
+    pr.set_defaults(func=_probe)
+
+    e = sub.add_parser("embed", help="extract every module's features of audio files into an .npz")
+    e.add_argument("run", help="run directory, export folder or checkpoint")
+    e.add_argument("files", nargs="+", help="audio files (any length, any sample rate)")
+    e.add_argument("--out", required=True, help="output .npz")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--chunk-frames", type=int, default=2000, help="frames per chunk of the convolutions")
+    e.set_defaults(func=_embed)
+
+    b = sub.add_parser("bench", help="training-step time, peak memory and extraction speed (paper architecture)")
+    b.add_argument("--steps", type=int, default=3)
+    b.add_argument("--device", default="auto")
+    b.add_argument("--threads", type=int, default=0)
+    b.set_defaults(func=_bench)
+
+    s = sub.add_parser("synth", help="synthesise the embedded espeak-ng corpus")
+    s.add_argument("--out", default=None, help="folder (default: the cache)")
+    s.add_argument("--speakers", type=int, default=8)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_synth)
+
+    ps = sub.add_parser("presets", help="list the bundled presets")
+    ps.set_defaults(func=_presets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except (ConfigError, FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as err:
+        print(f"vgim {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vgim {args.command}: interrupted (resume a training run with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Evaluate representations: every module of a model (and the baselines) probed on one split.
+
+Baselines use the same split, pooling and probe: MFCC features and a randomly initialised encoder of the
+same architecture as the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vgim.data.corpus import AudioCorpus
+from vgim.evaluate.baselines import mfcc_features, mfcc_frames
+from vgim.evaluate.probes import DEFAULT_TASKS, FeatureSet, ProbeResult, ProbeTask, available_tasks, run_probes
+from vgim.model.stack import Stack
+
+__all__ = ["EvaluationSplit", "corpus_features", "evaluate_models", "mfcc_feature_set", "model_feature_sets"]
+
+
+@dataclass
+class EvaluationSplit:
+    """The probe's training and test utterances (e.g. ``corpus.subset("train")`` / ``subset("test")``)."""
+
+    train: AudioCorpus
+    test: AudioCorpus
+
+
+def corpus_features(model: Stack, waves: Sequence[np.ndarray], sample_rate: int = 16000) -> list[list[np.ndarray]]:
+    """Per module, the ``[time, channels]`` features of every waveform (deterministic: means, no sampling)."""
+    per_module: list[list[np.ndarray]] = [[] for _ in range(model.n_modules)]
+    for wave in waves:
+        for m, f in enumerate(model.extract_features(wave, sample_rate)):
+            per_module[m].append(f.float().cpu().numpy())
+    return per_module
+
+
+def model_feature_sets(model: Stack, split: EvaluationSplit, name: str) -> dict[str, FeatureSet]:
+    """``{"<name> m1": (train features, test features, frames), ...}`` for every module of ``model``."""
+    train = corpus_features(model, split.train.waves, split.train.sample_rate)
+    test = corpus_features(model, split.test.waves, split.test.sample_rate)
+    return {f"{name} m{m + 1}": (train[m], test[m], model.frames[m]) for m in range(model.n_modules)}
+
+
+def mfcc_feature_set(split: EvaluationSplit) -> dict[str, FeatureSet]:
+    sr = split.train.sample_rate
+    train = [mfcc_features(w, sr) for w in split.train.waves]
+    test = [mfcc_features(w, sr) for w in split.test.waves]
+    return {"MFCC": (train, test, mfcc_frames(sr))}
+
+
+def random_init_model(model: Stack, seed: int = 0) -> Stack:
+    """An untrained encoder with ``model``'s architecture (the random-init baseline)."""
+    torch.manual_seed(seed)
+    return Stack(model.cfg).eval()
+
+
+def evaluate_models(
+    models: dict[str, Stack],
+    split: EvaluationSplit,
+    *,
+    tasks: Sequence[ProbeTask] = DEFAULT_TASKS,
+    baselines: bool = True,
+    pool: str = "mean",
+    seed: int = 0,
+) -> list[ProbeResult]:
+    """Probe every module of every model (plus MFCC and a random-init copy of the first model) for every
+    task the corpus has labels for. Rows come out in order: MFCC, random init, then each model."""
+    feature_sets: dict[str, FeatureSet] = {}
+    if baselines:
+        feature_sets |= mfcc_feature_set(split)
+        first = next(iter(models.values()))
+        feature_sets |= model_feature_sets(random_init_model(first, seed), split, "random init")
+    for name, model in models.items():
+        feature_sets |= model_feature_sets(model, split, name)
+    train_labels = [u.labels for u in split.train.utterances]
+    test_labels = [u.labels for u in split.test.utterances]
+    train_segments = [u.segments for u in split.train.utterances]
+    test_segments = [u.segments for u in split.test.utterances]
+    usable = available_tasks(tasks, train_labels + test_labels, train_segments + test_segments)
+    if not usable:
+        raise ValueError(
+            f"none of the probe tasks {[t.name for t in tasks]} has labels in this corpus "
+            "(check the manifest columns or the label pattern)"
+        )
+    return run_probes(
+        feature_sets, train_labels, train_segments, test_labels, test_segments, usable, pool=pool, seed=seed
+    )
