@@ -65,6 +65,6 @@ def embed_files(
         out_path = out_path.with_suffix(".npz")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, out_path)
     return EmbedResult(path=out_path, n_files=len(kept), n_modules=model.n_modules, skipped=skipped)

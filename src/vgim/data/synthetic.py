@@ -103,8 +103,8 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 _SEGMENT_RATE = 16000
 #: Silence kept before the first and after the last audible sample of a word.
 _MARGIN_S = 0.020
-#: A 5 ms frame is audible when its RMS is within this many dB of the loudest frame of the word.
-_TRIM_DB = 45.0
+#: A sample is audible when its magnitude is within this many dB of the word's peak.
+_TRIM_DB = 40.0
 #: espeak volume (0-200, default 100); lower than default so its int16 output never needs gain control.
 _ESPEAK_VOLUME = 60
 
@@ -152,8 +152,9 @@ _VOICES: tuple[_Voice, ...] = (
 #: Largest supported ``n_speakers``.
 MAX_SPEAKERS = len(_VOICES)
 
-# Variant-file keywords that make espeak's output depend on earlier utterances (global generator state).
-_STATEFUL_KEYWORDS = frozenset({"flutter", "roughness", "breath", "breathw"})
+# Variant-file keywords dropped from the voices: flutter, roughness and breath make espeak's output depend on
+# earlier utterances (global generator state); echo adds a 100+ ms slap-back tail after the last syllable.
+_DROPPED_KEYWORDS = frozenset({"flutter", "roughness", "breath", "breathw", "echo"})
 
 _INSTALL_HINT = "Install it with `pip install espeakng-loader` (a wheel that bundles libespeak-ng and its data)."
 
@@ -279,7 +280,7 @@ class _Espeak:
         variants.mkdir(parents=True, exist_ok=True)
         for i, voice in enumerate(_VOICES):
             text = (src / "voices" / "!v" / voice.variant).read_text(encoding="utf-8", errors="replace")
-            lines = [ln for ln in text.splitlines() if (ln.split() or [""])[0] not in _STATEFUL_KEYWORDS]
+            lines = [ln for ln in text.splitlines() if (ln.split() or [""])[0] not in _DROPPED_KEYWORDS]
             lines = [ln for ln in lines if not ln.strip().startswith("name ")]
             lines += [f"name vgim{i}", "flutter 0", "roughness 0", ""]
             (variants / f"vgim{i}").write_text("\n".join(lines), encoding="utf-8")
@@ -539,18 +540,15 @@ def _render(
     end = next((pos for name, pos in speech if name.startswith("_") and pos > last_vowel), len(raw))
     bounds = np.array([spoken[0][1], spoken[2][1], spoken[4][1], min(end, len(raw))], dtype=np.int64)
 
-    # Trim leading/trailing silence, keeping a margin.
-    x = raw.astype(np.float64) / 32768.0
-    hop = max(1, int(0.005 * sr))
-    n_frames = len(x) // hop
-    rms = np.sqrt(np.mean(x[: n_frames * hop].reshape(n_frames, hop) ** 2, axis=1))
-    loud = np.nonzero(rms > rms.max() * 10 ** (-_TRIM_DB / 20))[0]
-    if len(loud) == 0:
-        raise RuntimeError(f"espeak-ng produced silence for {phonemes}")
+    # Trim leading/trailing silence to a margin (zero-padded first: espeak stops right after the last vowel).
     margin = int(round(_MARGIN_S * sr))
-    start = max(0, int(loud[0]) * hop - margin)
-    stop = min(len(x), (int(loud[-1]) + 1) * hop + margin)
-    x = x[start:stop]
+    x = np.pad(raw.astype(np.float64) / 32768.0, margin)
+    bounds += margin
+    if not np.any(x):
+        raise RuntimeError(f"espeak-ng produced silence for {phonemes}")
+    loud = np.nonzero(np.abs(x) >= np.abs(x).max() * 10 ** (-_TRIM_DB / 20))[0]
+    start = int(loud[0]) - margin
+    x = x[start : int(loud[-1]) + 1 + margin]
 
     # Resample and normalise.
     if sample_rate != sr:
@@ -723,6 +721,8 @@ def synthesize_corpus(
         )
     if sample_rate < 8000:
         raise ValueError(f"sample_rate must be at least 8000 Hz, got {sample_rate}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     params = _params(n_speakers, words_per_speaker, seed, sample_rate)
     out = (
         default_corpus_dir(

@@ -1,0 +1,707 @@
+"""Speed and memory benchmark of the paper architecture (``vgim bench``).
+
+What is measured, at ``batch_size`` x ``samples`` of random audio (default 8 x 20480, the paper's crops):
+
+- **Training step time**: forward + backward + Adam step, exactly as :func:`vgim.train.loop.train` does it
+  (one Adam per module over its encoder block and its InfoNCE head, :func:`forward_losses`), for three
+  cases: CPC end to end (preset ``cpc``), GIM with all modules trained at once (preset ``gim``, mode
+  ``together``) and GIM module 1 alone (preset ``gim``, mode ``sequential`` with module 0 active, which
+  runs module 0 only). ``warmup`` untimed steps come first; the figure is the median of the timed steps.
+- **Peak memory above baseline**, each case in a fresh ``multiprocessing`` *spawn* process so that memory
+  one case freed (but the allocator kept) does not hide the next case's allocations. The baseline is
+  taken once the model, the optimisers and the input batch exist; the peak covers warm-up and timed steps
+  (so Adam's moment buffers, allocated at the first step, count).
+
+  - CUDA: ``torch.cuda.max_memory_allocated() - memory_allocated()`` after ``reset_peak_memory_stats()``
+    (tensor memory only, not the caching allocator's reserve).
+  - CPU on Linux: resident set size from ``/proc/self/status``. Baseline is ``VmRSS``; writing ``5`` to
+    ``/proc/self/clear_refs`` resets the high-water mark ``VmHWM`` to the current RSS, so after the steps
+    ``VmHWM - baseline`` is the peak increase. If the reset is refused, ``VmHWM`` may include an earlier
+    (pre-baseline) peak, so the figure is an upper bound; the method string says which was used.
+  - CPU without ``/proc``: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` before and after the steps (a
+    lower bound: any part of the peak below the pre-step maximum is not seen).
+  - Apple MPS: not measured (``None``).
+
+  RSS also counts library code paged in by the first use of an op (tens of MB), so small models read high.
+- **Feature extraction speed**: :meth:`Stack.extract_features` (eval mode, no grad, variational off) of the
+  ``gim`` preset on ``feature_seconds`` of random audio, one untimed call then ``feature_reps`` timed
+  ones, as a multiple of real time (seconds of audio per second of wall time).
+- **FLOPs**: the analytic multiply-adds of the CPC training step's encoder (see :func:`encoder_macs`),
+  FLOPs = 2 x MACs, forward + backward = 3 x forward, divided by the measured CPC step time, and compared
+  with the machine's fp32 ``torch.matmul`` throughput on ``matmul_size`` x ``matmul_size`` matrices
+  (``2 n^3`` FLOPs per product) at the same thread count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import multiprocessing as mp
+import os
+import platform
+import queue
+import statistics
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from vgim.config import Config, ModelConfig, load_config
+from vgim.model.stack import Stack, n_frames
+
+__all__ = [
+    "BenchResult",
+    "CaseResult",
+    "MachineInfo",
+    "bench_case",
+    "encoder_macs",
+    "format_bench",
+    "head_macs",
+    "machine_info",
+    "measure_features",
+    "measure_matmul",
+    "run_bench",
+    "train_step_flops",
+]
+
+StepCallback = Callable[[int, float], None]  # (step index including warm-up, seconds)
+
+
+# --------------------------------------------------------------------------------------------- FLOPs
+
+
+def encoder_macs(cfg: ModelConfig, batch_size: int, samples: int) -> int:
+    """Multiply-adds of one forward pass of the encoder's conv layers and GRU (biases, ReLU, pooling and
+    the InfoNCE heads are not counted).
+
+    - ``Conv1d``: ``B * T_out * C_out * C_in * kernel``, with ``T_out`` the layer's output length
+      (the same arithmetic as :func:`vgim.model.n_frames`).
+    - ``GRU`` (PyTorch's, three gates): ``B * T * 3 * H * (C_in + H)`` for the input and hidden
+      projections, ``T`` the frame count it runs over.
+    """
+    length = samples
+    channels = cfg.in_channels
+    macs = 0
+    for spec in cfg.layers:
+        if spec.kind == "conv":
+            length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
+            macs += batch_size * length * spec.channels * channels * spec.kernel
+            channels = spec.channels
+        elif spec.kind == "maxpool":
+            length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
+        else:
+            macs += batch_size * length * 3 * spec.channels * (channels + spec.channels)
+            channels = spec.channels
+    assert length == n_frames(cfg, samples)[-1]
+    return macs
+
+
+def train_step_flops(cfg: ModelConfig, batch_size: int, samples: int) -> int:
+    """FLOPs of one training step's encoder: ``3 * 2 * encoder_macs`` (a multiply-add is 2 FLOPs; the
+    backward pass costs about twice the forward: gradients with respect to inputs and to weights)."""
+    return 3 * 2 * encoder_macs(cfg, batch_size, samples)
+
+
+def head_macs(cfg: Config, batch_size: int, samples: int, modules: list[int] | None = None) -> int:
+    """Forward multiply-adds of the InfoNCE heads of ``modules`` (default: all): per head
+    ``B * P * K * C_z * (C_c + 1 + N)`` for ``W_k c_t`` and the positive and ``N`` negative scores, with
+    ``P = min(max_positions, T - K)`` scored positions. For information; not part of :func:`encoder_macs`."""
+    stack_cfg = cfg.model
+    frames = n_frames(stack_cfg, samples)
+    o = cfg.objective
+    out = 0
+    in_channels = stack_cfg.in_channels
+    i = 0
+    for m, n_layers in enumerate(stack_cfg.modules):
+        specs = stack_cfg.layers[i : i + n_layers]
+        i += n_layers
+        z_channels = in_channels
+        for spec in specs:
+            if spec.kind == "conv":
+                z_channels = spec.channels
+        c_channels = specs[-1].channels if specs[-1].kind == "gru" else z_channels
+        if modules is None or m in modules:
+            valid = frames[m] - o.n_predictions
+            positions = min(o.max_positions, valid) if o.max_positions > 0 else valid
+            out += batch_size * max(0, positions) * o.n_predictions * z_channels * (c_channels + 1 + o.n_negatives)
+        in_channels = c_channels
+    return out
+
+
+# ------------------------------------------------------------------------------------------- machine
+
+
+@dataclass
+class MachineInfo:
+    cpu: str
+    cores: int  # logical CPUs this process may run on
+    torch_version: str
+    threads: int  # torch intra-op threads used by every measurement
+    device: str
+    device_name: str
+    python: str
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def machine_info(device: torch.device, threads: int) -> MachineInfo:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_model()
+    return MachineInfo(
+        cpu=_cpu_model(),
+        cores=_cores(),
+        torch_version=torch.__version__,
+        threads=threads,
+        device=str(device),
+        device_name=name,
+        python=platform.python_version(),
+    )
+
+
+# -------------------------------------------------------------------------------------------- memory
+
+
+def _status_kb(key: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``), or None without ``/proc``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_hwm() -> bool:
+    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0); False if not permitted."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _maxrss_bytes() -> int:
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss) if sys.platform == "darwin" else int(rss) * 1024
+
+
+def _release_freed_memory() -> None:
+    """Collect garbage and ask glibc to return freed heap memory to the OS (no-op elsewhere)."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class _PeakMemory:
+    """Peak memory above the level at :meth:`start`, for one device (see the module docstring)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.baseline: int | None = None
+        self.method = "not measured"
+        self._start_max = 0
+
+    def start(self) -> None:
+        _release_freed_memory()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.baseline = torch.cuda.memory_allocated(self.device)
+            self.method = "torch.cuda.max_memory_allocated"
+        elif self.device.type == "cpu":
+            rss = _status_kb("VmRSS")
+            if rss is not None:
+                self.baseline = rss * 1024
+                reset = _reset_hwm()
+                self.method = "RSS: VmHWM - VmRSS, " + (
+                    "VmHWM reset by /proc/self/clear_refs" if reset else "VmHWM not resettable (upper bound)"
+                )
+            else:
+                self.baseline = self._start_max = _maxrss_bytes()
+                self.method = "ru_maxrss increase (lower bound)"
+
+    def peak(self) -> int | None:
+        if self.baseline is None:
+            return None
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            return max(0, torch.cuda.max_memory_allocated(self.device) - self.baseline)
+        hwm = _status_kb("VmHWM")
+        if hwm is not None and not self.method.startswith("ru_maxrss"):
+            return max(0, hwm * 1024 - self.baseline)
+        return max(0, _maxrss_bytes() - self._start_max)
+
+
+# ------------------------------------------------------------------------------------ training steps
+
+
+@dataclass
+class CaseResult:
+    """One training-step case: ``step_seconds`` of the timed steps, peak memory above baseline."""
+
+    name: str
+    config: str
+    mode: str
+    active: int | None
+    step_seconds: list[float]
+    warmup_seconds: list[float]
+    peak_bytes: int | None
+    baseline_bytes: int | None
+    memory_method: str
+    parameters: int
+    trained_parameters: int
+
+    @property
+    def seconds_per_step(self) -> float:
+        return statistics.median(self.step_seconds)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _run_case(
+    cfg: Config,
+    mode: str,
+    active: int | None,
+    *,
+    name: str,
+    batch_size: int,
+    samples: int,
+    steps: int,
+    warmup: int,
+    device: str,
+    threads: int,
+    max_seconds: float,
+    on_step: StepCallback | None = None,
+) -> CaseResult:
+    """Build the model and time the steps in this process."""
+    from vgim.data.batches import Batch
+    from vgim.objective.losses import Objective
+    from vgim.train.loop import forward_losses, resolve_device
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    torch.manual_seed(0)
+    stack = Stack(cfg.model).to(dev)
+    objective = Objective(stack, cfg.objective).to(dev)
+    stack.train()
+    objective.train()
+    groups = [
+        list(stack.blocks[m].parameters()) + list(objective.heads[m].parameters()) for m in range(stack.n_modules)
+    ]
+    optimisers = [torch.optim.Adam(g, lr=cfg.train.lr) for g in groups]
+    audio = Batch(0.1 * torch.randn(batch_size, cfg.model.in_channels, samples, device=dev))
+    trained_once: set[int] = set()
+
+    # Priming: one forward + backward on a 1-sequence batch pages in the library code the steps use, so
+    # the RSS increase below is the steps' data rather than code (no optimiser step: Adam's state counts).
+    prime_samples = samples // 4 if min(n_frames(cfg.model, samples // 4)) > cfg.objective.n_predictions else samples
+    prime = Batch(audio.audio[:1, :, :prime_samples].clone())
+    forward_losses(stack, objective, prime, mode, active)[0].backward()
+    for p in stack.parameters():
+        p.grad = None
+    for p in objective.parameters():
+        p.grad = None
+    del prime
+    _release_freed_memory()
+
+    memory = _PeakMemory(dev)
+    memory.start()
+    warm: list[float] = []
+    timed: list[float] = []
+    for i in range(warmup + steps):
+        _sync(dev)
+        t0 = time.perf_counter()
+        loss, _, trained = forward_losses(stack, objective, audio, mode, active)
+        for m in trained:
+            optimisers[m].zero_grad(set_to_none=True)
+        loss.backward()
+        for m in trained:
+            optimisers[m].step()
+        _sync(dev)
+        dt = time.perf_counter() - t0
+        trained_once.update(trained)
+        del loss
+        (warm if i < warmup else timed).append(dt)
+        if on_step is not None:
+            on_step(i, dt)
+        # Over budget: stop once two timed steps are in and the next would cross max_seconds.
+        if len(timed) >= 2 and sum(timed) + statistics.mean(timed) > max_seconds:
+            break
+    peak = memory.peak()
+    return CaseResult(
+        name=name,
+        config=cfg.name,
+        mode=mode,
+        active=active,
+        step_seconds=timed,
+        warmup_seconds=warm,
+        peak_bytes=peak,
+        baseline_bytes=memory.baseline,
+        memory_method=memory.method,
+        parameters=sum(p.numel() for p in stack.parameters()) + sum(p.numel() for p in objective.parameters()),
+        trained_parameters=sum(p.numel() for m in sorted(trained_once) for p in groups[m]),
+    )
+
+
+def _case_worker(messages: Any, kwargs: dict[str, Any]) -> None:
+    """Entry point of the spawned process: runs one case, reports steps and the result on ``messages``."""
+    try:
+        result = _run_case(**kwargs, on_step=lambda i, dt: messages.put(("step", (i, dt))))
+        messages.put(("done", result))
+    except BaseException:  # noqa: BLE001 - report any failure to the parent
+        messages.put(("error", traceback.format_exc()))
+
+
+def bench_case(
+    cfg: Config | str,
+    mode: str,
+    active: int | None = None,
+    *,
+    name: str = "",
+    batch_size: int = 8,
+    samples: int = 20480,
+    steps: int = 3,
+    warmup: int = 1,
+    device: str = "auto",
+    threads: int = 0,
+    max_seconds: float = 90.0,
+    isolate: bool = True,
+    on_step: StepCallback | None = None,
+) -> CaseResult:
+    """Time ``warmup + steps`` training steps of ``cfg`` (a Config or a preset name) in ``mode``.
+
+    With ``isolate`` (the default) the case runs in a fresh spawned process, so its peak memory is not
+    masked by what earlier work left in this process's allocator. Timed steps stop early (keeping at
+    least 2) when the next one would take the timed total past ``max_seconds``.
+    """
+    if steps < 2:
+        raise ValueError("bench_case needs at least 2 timed steps")
+    config = load_config(cfg) if isinstance(cfg, str) else cfg
+    kwargs: dict[str, Any] = dict(
+        cfg=config,
+        mode=mode,
+        active=active,
+        name=name or f"{config.name} {mode}",
+        batch_size=batch_size,
+        samples=samples,
+        steps=steps,
+        warmup=warmup,
+        device=device,
+        threads=threads,
+        max_seconds=max_seconds,
+    )
+    if not isolate:
+        return _run_case(**kwargs, on_step=on_step)
+    ctx = mp.get_context("spawn")
+    messages = ctx.Queue()
+    proc = ctx.Process(target=_case_worker, args=(messages, kwargs), daemon=True)
+    proc.start()
+    try:
+        while True:
+            try:
+                kind, payload = messages.get(timeout=0.5)
+            except queue.Empty:
+                if not proc.is_alive():
+                    try:  # the last message may have landed just as the process ended
+                        kind, payload = messages.get(timeout=2.0)
+                    except queue.Empty:
+                        raise RuntimeError(
+                            f"benchmark case {kwargs['name']!r} died (exit code {proc.exitcode})"
+                        ) from None
+                else:
+                    continue
+            if kind == "step":
+                if on_step is not None:
+                    on_step(*payload)
+            elif kind == "done":
+                assert isinstance(payload, CaseResult)
+                return payload
+            else:
+                raise RuntimeError(f"benchmark case {kwargs['name']!r} failed:\n{payload}")
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+
+
+# ------------------------------------------------------------------------ features and matmul speed
+
+
+@torch.no_grad()
+def measure_features(
+    cfg: Config | str, seconds: float = 10.0, reps: int = 3, device: str = "auto"
+) -> tuple[float, float]:
+    """``Stack.extract_features`` speed on ``seconds`` of random 16 kHz audio: returns
+    (multiple of real time, wall seconds per call)."""
+    from vgim.train.loop import resolve_device
+
+    config = load_config(cfg) if isinstance(cfg, str) else cfg
+    model_cfg = dataclasses.replace(config.model, variational=False)
+    torch.manual_seed(0)
+    dev = resolve_device(device)
+    stack = Stack(model_cfg).to(dev).eval()
+    wave = (0.1 * np.random.default_rng(0).standard_normal(int(seconds * 16000))).astype(np.float32)
+    stack.extract_features(wave)  # warm-up
+    _sync(dev)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        stack.extract_features(wave)
+    _sync(dev)
+    per_call = (time.perf_counter() - t0) / reps
+    return seconds / per_call, per_call
+
+
+def measure_matmul(n: int = 2048, reps: int = 5, device: str = "auto") -> float:
+    """fp32 ``torch.matmul`` throughput of ``n x n`` by ``n x n`` in FLOP/s (``2 n^3`` per product)."""
+    from vgim.train.loop import resolve_device
+
+    dev = resolve_device(device)
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(dev)
+    b = torch.randn(n, n, generator=g).to(dev)
+    out = torch.empty(n, n, device=dev)
+    torch.matmul(a, b, out=out)  # warm-up
+    _sync(dev)
+    best = math.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.matmul(a, b, out=out)
+        _sync(dev)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best
+
+
+# ------------------------------------------------------------------------------------------ the bench
+
+
+@dataclass
+class BenchResult:
+    machine: MachineInfo
+    batch_size: int
+    samples: int
+    warmup: int
+    cases: list[CaseResult]
+    feature_realtime: float  # seconds of audio per second of wall time
+    feature_seconds: float  # audio length per call
+    feature_call_seconds: float  # wall time per call
+    cpc_step_flops: int  # analytic encoder FLOPs of one CPC training step
+    cpc_head_flops: int  # analytic InfoNCE-head FLOPs of one CPC training step (3 x 2 x head_macs)
+    gim_head_flops: int  # the same for GIM with all modules trained
+    matmul_size: int
+    matmul_flops_per_s: float
+    total_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def case(self, name: str) -> CaseResult:
+        for c in self.cases:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def cpc_flops_per_s(self) -> float:
+        return self.cpc_step_flops / self.case(CPC).seconds_per_step
+
+    @property
+    def matmul_fraction(self) -> float:
+        return self.cpc_flops_per_s / self.matmul_flops_per_s
+
+    def ratios(self) -> dict[str, float | None]:
+        cpc, gim, one = self.case(CPC), self.case(GIM_ALL), self.case(GIM_ONE)
+
+        def ratio(a: int | None, b: int | None) -> float | None:
+            return a / b if a is not None and b else None
+
+        return {
+            "GIM step / CPC step (time)": gim.seconds_per_step / cpc.seconds_per_step,
+            "GIM peak / CPC peak (memory)": ratio(gim.peak_bytes, cpc.peak_bytes),
+            "module-1 peak / CPC peak (memory)": ratio(one.peak_bytes, cpc.peak_bytes),
+            "CPC achieved FLOP/s / matmul FLOP/s": self.matmul_fraction,
+        }
+
+
+CPC = "CPC end-to-end"
+GIM_ALL = "GIM all modules"
+GIM_ONE = "GIM module 1 alone"
+
+
+def run_bench(
+    *,
+    batch_size: int = 8,
+    samples: int = 20480,
+    steps: int = 3,
+    warmup: int = 1,
+    device: str = "auto",
+    threads: int = 0,
+    progress: bool = True,
+    cpc_preset: Config | str = "cpc",
+    gim_preset: Config | str = "gim",
+    feature_seconds: float = 10.0,
+    feature_reps: int = 3,
+    matmul_size: int = 2048,
+    matmul_reps: int = 5,
+    max_case_seconds: float = 90.0,
+) -> BenchResult:
+    """Run every measurement (see the module docstring) and return the figures.
+
+    ``cpc_preset`` / ``gim_preset`` (preset names or Configs) replace the paper architecture, e.g. with a
+    tiny model in tests. ``threads > 0`` sets torch's intra-op threads for every measurement (this
+    process's setting is restored afterwards); 0 keeps torch's default.
+    """
+    from tqdm.auto import tqdm
+
+    from vgim.train.loop import resolve_device
+
+    if steps < 2:
+        raise ValueError("steps must be >= 2")
+    t_start = time.perf_counter()
+    cpc_cfg = load_config(cpc_preset) if isinstance(cpc_preset, str) else cpc_preset
+    gim_cfg = load_config(gim_preset) if isinstance(gim_preset, str) else gim_preset
+    cases: list[tuple[str, Config, str, int | None]] = [
+        (CPC, cpc_cfg, "end_to_end", None),
+        (GIM_ALL, gim_cfg, "together", None),
+        (GIM_ONE, gim_cfg, "sequential", 0),
+    ]
+    old_threads = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    try:
+        machine = machine_info(dev, torch.get_num_threads())
+        per_case = warmup + steps
+        bar = tqdm(total=len(cases) * per_case + 2, desc="bench", unit="step", disable=not progress)
+        results: list[CaseResult] = []
+        for name, cfg, mode, active in cases:
+            bar.set_description(name)
+            done = 0
+
+            def on_step(i: int, dt: float) -> None:
+                nonlocal done
+                done += 1
+                bar.update(1)
+                bar.set_postfix_str(f"{'warm-up' if i < warmup else 'step'} {i + 1}/{per_case}: {dt:.2f} s")
+
+            res = bench_case(
+                cfg,
+                mode,
+                active,
+                name=name,
+                batch_size=batch_size,
+                samples=samples,
+                steps=steps,
+                warmup=warmup,
+                device=device,
+                threads=machine.threads,
+                max_seconds=max_case_seconds,
+                on_step=on_step,
+            )
+            bar.update(per_case - done)
+            results.append(res)
+            if progress:
+                bar.write(f"{name}: {res.seconds_per_step:.3f} s/step, peak {_mib(res.peak_bytes)} above baseline")
+        bar.set_description("feature extraction")
+        realtime, per_call = measure_features(gim_cfg, feature_seconds, feature_reps, device)
+        bar.update(1)
+        bar.set_description("matmul")
+        matmul = measure_matmul(matmul_size, matmul_reps, device)
+        bar.update(1)
+        bar.close()
+    finally:
+        torch.set_num_threads(old_threads)
+    gim_macs = head_macs(gim_cfg, batch_size, samples)
+    cpc_macs = head_macs(cpc_cfg, batch_size, samples, modules=[len(cpc_cfg.model.modules) - 1])
+    return BenchResult(
+        machine=machine,
+        batch_size=batch_size,
+        samples=samples,
+        warmup=warmup,
+        cases=results,
+        feature_realtime=realtime,
+        feature_seconds=feature_seconds,
+        feature_call_seconds=per_call,
+        cpc_step_flops=train_step_flops(cpc_cfg.model, batch_size, samples),
+        cpc_head_flops=6 * cpc_macs,
+        gim_head_flops=6 * gim_macs,
+        matmul_size=matmul_size,
+        matmul_flops_per_s=matmul,
+        total_seconds=time.perf_counter() - t_start,
+    )
+
+
+def _mib(n: int | None) -> str:
+    return "n/a" if n is None else f"{n / 2**20:.0f} MiB"
+
+
+def format_bench(result: BenchResult) -> str:
+    """A plain-text report: machine, one row per case, feature speed, FLOPs and ratios."""
+    m = result.machine
+    lines = [
+        f"machine: {m.cpu}, {m.cores} cores; device {m.device} ({m.device_name}); "
+        f"torch {m.torch_version}, {m.threads} threads; python {m.python}",
+        f"batch {result.batch_size} x {result.samples} samples of random audio; "
+        f"{result.warmup} warm-up step(s), then the median of the timed steps",
+        "",
+        f"{'case':<20} {'config':<8} {'mode':<11} {'s/step':>8} {'min':>7} {'max':>7} {'steps':>5} "
+        f"{'peak above baseline':>20} {'trained params':>15}",
+    ]
+    for c in result.cases:
+        lines.append(
+            f"{c.name:<20} {c.config:<8} {c.mode:<11} {c.seconds_per_step:>8.3f} {min(c.step_seconds):>7.3f} "
+            f"{max(c.step_seconds):>7.3f} {len(c.step_seconds):>5} {_mib(c.peak_bytes):>20} "
+            f"{c.trained_parameters:>15,}"
+        )
+    methods = sorted({c.memory_method for c in result.cases})
+    lines += [
+        f"memory: {'; '.join(methods)}; each case in a fresh process, baseline = model + optimisers + batch built",
+        "",
+        f"feature extraction (gim, eval, {result.feature_seconds:g} s of audio): "
+        f"{result.feature_realtime:.1f} x real time ({result.feature_call_seconds:.3f} s per call)",
+        f"CPC training step, encoder conv + GRU: {result.cpc_step_flops / 1e9:.1f} GFLOP "
+        "(3 x 2 x multiply-adds); achieved "
+        f"{result.cpc_flops_per_s / 1e9:.1f} GFLOP/s",
+        f"InfoNCE heads (not in the figure above): CPC {result.cpc_head_flops / 1e9:.1f} GFLOP/step, "
+        f"GIM all modules {result.gim_head_flops / 1e9:.1f} GFLOP/step",
+        f"fp32 matmul {result.matmul_size}x{result.matmul_size}: {result.matmul_flops_per_s / 1e9:.1f} GFLOP/s",
+        "",
+    ]
+    for key, value in result.ratios().items():
+        lines.append(f"{key:<38} {'n/a' if value is None else f'{value:.2f}'}")
+    lines.append(f"total bench time {result.total_seconds:.0f} s")
+    return "\n".join(lines)
