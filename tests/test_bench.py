@@ -88,6 +88,7 @@ def test_run_bench_on_a_tiny_model() -> None:
         assert case.seconds_per_step > 0
         assert isinstance(case.peak_bytes, int) and case.peak_bytes >= 0
         assert isinstance(case.baseline_bytes, int) and case.baseline_bytes > 0
+        assert isinstance(case.rss_peak_bytes, int) and case.rss_peak_bytes >= 0
     all_modules, module_one = result.case(GIM_ALL), result.case(GIM_ONE)
     assert module_one.trained_parameters < all_modules.trained_parameters
     assert module_one.peak_bytes is not None and all_modules.peak_bytes is not None
@@ -106,8 +107,22 @@ def test_run_bench_on_a_tiny_model() -> None:
 
 def test_bench_case_in_process_and_errors() -> None:
     cfg = _big_first_module([1, 3], "together")
-    res = bench_case(cfg, "sequential", 1, batch_size=2, samples=4000, steps=2, warmup=0, isolate=False, device="cpu")
+    phases: list[tuple[str, int]] = []
+    res = bench_case(
+        cfg,
+        "sequential",
+        1,
+        batch_size=2,
+        samples=4000,
+        steps=2,
+        warmup=1,
+        isolate=False,
+        device="cpu",
+        on_step=lambda phase, i, dt: phases.append((phase, i)),
+    )
+    assert phases == [("warm-up", 0), ("step", 1), ("step", 2)]
     assert len(res.step_seconds) == 2 and res.active == 1
+    assert res.trained_parameters < res.parameters  # module 1 only
     with pytest.raises(ValueError, match="at least 2"):
         bench_case(cfg, "together", steps=1)
     with pytest.raises(RuntimeError, match="failed"):

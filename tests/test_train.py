@@ -107,3 +107,19 @@ def test_lr_schedule() -> None:
     assert lrs[9] == pytest.approx(cfg.lr)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
     assert lrs[-1] == pytest.approx(cfg.lr * 0.1, rel=0.05)
+
+
+def test_files_shorter_than_a_crop_are_skipped_by_name(caplog: pytest.LogCaptureFixture) -> None:
+    from vgim.data.corpus import AudioCorpus, Utterance
+    from vgim.train import batches_from_corpus
+
+    cfg = tiny_config()
+    waves = toy_waves(3)
+    waves[1] = waves[1][:1000]
+    corpus = AudioCorpus([Utterance(f"f{i}.wav", {}) for i in range(3)], waves, 16000, [])
+    with caplog.at_level("WARNING", logger="vgim"):
+        batches = batches_from_corpus(cfg, corpus)
+    assert len(batches.waves) == 2
+    assert "f1.wav: shorter than one crop (1000 < 6400 samples)" in caplog.text
+    cfg.data.pad_short = True
+    assert len(batches_from_corpus(cfg, corpus).waves) == 3

@@ -69,7 +69,7 @@ __all__ = [
     "train_step_flops",
 ]
 
-StepCallback = Callable[[int, float], None]  # (step index including warm-up, seconds)
+StepCallback = Callable[[str, int, float], None]  # (phase, step index in the pass, seconds)
 
 
 # --------------------------------------------------------------------------------------------- FLOPs
@@ -267,7 +267,12 @@ class _PeakMemory:
 
 @dataclass
 class CaseResult:
-    """One training-step case: ``step_seconds`` of the timed steps, peak memory above baseline."""
+    """One training-step case.
+
+    ``step_seconds``: the timed steps (after ``warmup_seconds``). ``peak_bytes``: peak memory above the
+    baseline (``baseline_bytes``), measured as ``memory_method`` says. ``rss_peak_bytes`` (CPU): the peak
+    RSS increase of the timing process itself, with glibc's default (caching) malloc settings.
+    """
 
     name: str
     config: str
@@ -278,12 +283,26 @@ class CaseResult:
     peak_bytes: int | None
     baseline_bytes: int | None
     memory_method: str
+    rss_peak_bytes: int | None
     parameters: int
     trained_parameters: int
 
     @property
     def seconds_per_step(self) -> float:
         return statistics.median(self.step_seconds)
+
+
+@dataclass
+class _Pass:
+    """What one process measured."""
+
+    step_seconds: list[float]
+    warmup_seconds: list[float]
+    peak_bytes: int | None
+    baseline_bytes: int | None
+    memory_method: str
+    parameters: int
+    trained_parameters: int
 
 
 def _sync(device: torch.device) -> None:
@@ -293,12 +312,29 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def _run_case(
+M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
+
+
+def _fix_mmap_threshold(nbytes: int = 128 * 1024) -> bool:
+    """Make glibc serve every allocation >= ``nbytes`` with its own ``mmap`` and unmap it on free.
+
+    By default glibc raises this threshold (up to 32 MiB) whenever a mapped block is freed, after which
+    blocks of that size come from the heap and stay resident after ``free``; the RSS peak then depends on
+    fragmentation and allocation order more than on what is alive. Fixing it makes RSS follow live data.
+    """
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, nbytes))
+    except (OSError, AttributeError):
+        return False
+
+
+def _run_pass(
     cfg: Config,
     mode: str,
     active: int | None,
     *,
-    name: str,
     batch_size: int,
     samples: int,
     steps: int,
@@ -306,13 +342,15 @@ def _run_case(
     device: str,
     threads: int,
     max_seconds: float,
-    on_step: StepCallback | None = None,
-) -> CaseResult:
-    """Build the model and time the steps in this process."""
+    fixed_malloc: bool = False,
+    on_step: Callable[[int, float], None] | None = None,
+) -> _Pass:
+    """Build the model, prime it, then run (and time) ``warmup + steps`` training steps in this process."""
     from vgim.data.batches import Batch
     from vgim.objective.losses import Objective
     from vgim.train.loop import forward_losses, resolve_device
 
+    fixed = _fix_mmap_threshold() if fixed_malloc else False
     if threads > 0:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
@@ -330,15 +368,13 @@ def _run_case(
 
     # Priming: one forward + backward on a 1-sequence batch pages in the library code the steps use, so
     # the RSS increase below is the steps' data rather than code (no optimiser step: Adam's state counts).
-    prime_samples = samples // 4 if min(n_frames(cfg.model, samples // 4)) > cfg.objective.n_predictions else samples
+    short = samples // 4
+    prime_samples = short if min(n_frames(cfg.model, short)) > cfg.objective.n_predictions else samples
     prime = Batch(audio.audio[:1, :, :prime_samples].clone())
     forward_losses(stack, objective, prime, mode, active)[0].backward()
-    for p in stack.parameters():
-        p.grad = None
-    for p in objective.parameters():
+    for p in list(stack.parameters()) + list(objective.parameters()):
         p.grad = None
     del prime
-    _release_freed_memory()
 
     memory = _PeakMemory(dev)
     memory.start()
@@ -363,29 +399,76 @@ def _run_case(
         # Over budget: stop once two timed steps are in and the next would cross max_seconds.
         if len(timed) >= 2 and sum(timed) + statistics.mean(timed) > max_seconds:
             break
-    peak = memory.peak()
-    return CaseResult(
-        name=name,
-        config=cfg.name,
-        mode=mode,
-        active=active,
+    method = memory.method
+    if dev.type == "cpu":
+        method += "; glibc mmap threshold fixed at 128 KiB" if fixed else "; default malloc settings"
+    return _Pass(
         step_seconds=timed,
         warmup_seconds=warm,
-        peak_bytes=peak,
+        peak_bytes=memory.peak(),
         baseline_bytes=memory.baseline,
-        memory_method=memory.method,
+        memory_method=method,
         parameters=sum(p.numel() for p in stack.parameters()) + sum(p.numel() for p in objective.parameters()),
         trained_parameters=sum(p.numel() for m in sorted(trained_once) for p in groups[m]),
     )
 
 
-def _case_worker(messages: Any, kwargs: dict[str, Any]) -> None:
-    """Entry point of the spawned process: runs one case, reports steps and the result on ``messages``."""
+def _pass_worker(messages: Any, kwargs: dict[str, Any]) -> None:
+    """Entry point of a case's process: runs one pass, reports each step and the result on ``messages``."""
     try:
-        result = _run_case(**kwargs, on_step=lambda i, dt: messages.put(("step", (i, dt))))
+        result = _run_pass(**kwargs, on_step=lambda i, dt: messages.put(("step", (i, dt))))
         messages.put(("done", result))
     except BaseException:  # noqa: BLE001 - report any failure to the parent
         messages.put(("error", traceback.format_exc()))
+
+
+def _context() -> Any:
+    """Fresh processes: ``forkserver`` where available, else ``spawn``.
+
+    Forkserver children fork from a server process that has only imported modules (never run a step), so
+    each case starts as clean as a spawned process but without paying the imports again. ``torch._dynamo``
+    is preloaded because the first ``torch.optim.Adam`` imports it (about a second).
+    """
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["vgim.bench", "vgim.train.loop", "torch._dynamo"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _isolated_pass(kwargs: dict[str, Any], name: str, on_step: Callable[[int, float], None] | None) -> _Pass:
+    ctx = _context()
+    messages = ctx.Queue()
+    proc = ctx.Process(target=_pass_worker, args=(messages, kwargs), daemon=True)
+    proc.start()
+    try:
+        while True:
+            try:
+                kind, payload = messages.get(timeout=0.5)
+            except queue.Empty:
+                if proc.is_alive():
+                    continue
+                try:  # the last message may have landed just as the process ended
+                    kind, payload = messages.get(timeout=2.0)
+                except queue.Empty:
+                    raise RuntimeError(f"benchmark case {name!r} died (exit code {proc.exitcode})") from None
+            if kind == "step":
+                if on_step is not None:
+                    on_step(*payload)
+            elif kind == "done":
+                assert isinstance(payload, _Pass)
+                return payload
+            else:
+                raise RuntimeError(f"benchmark case {name!r} failed:\n{payload}")
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+
+
+def _glibc() -> bool:
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
 def bench_case(
@@ -404,20 +487,27 @@ def bench_case(
     isolate: bool = True,
     on_step: StepCallback | None = None,
 ) -> CaseResult:
-    """Time ``warmup + steps`` training steps of ``cfg`` (a Config or a preset name) in ``mode``.
+    """Time ``warmup + steps`` training steps of ``cfg`` (a Config or a preset name) in ``mode`` and
+    measure their peak memory.
 
-    With ``isolate`` (the default) the case runs in a fresh spawned process, so its peak memory is not
-    masked by what earlier work left in this process's allocator. Timed steps stop early (keeping at
-    least 2) when the next one would take the timed total past ``max_seconds``.
+    With ``isolate`` (the default) every pass runs in a fresh process, so its memory is not masked by
+    what earlier work left in this process's allocator. On CPU with glibc a second process repeats 2
+    steps with a fixed mmap threshold for ``peak_bytes`` (see :func:`_fix_mmap_threshold`); the timing
+    process's own RSS peak is ``rss_peak_bytes``. Without ``isolate`` everything runs here, with default
+    malloc settings. Timed steps stop early (keeping at least 2) when the next one would take the timed
+    total past ``max_seconds``. ``on_step(phase, index, seconds)`` is called after every step, ``phase``
+    being ``"warm-up"``, ``"step"`` or ``"memory"``.
     """
+    from vgim.train.loop import resolve_device
+
     if steps < 2:
         raise ValueError("bench_case needs at least 2 timed steps")
     config = load_config(cfg) if isinstance(cfg, str) else cfg
+    name = name or f"{config.name} {mode}"
     kwargs: dict[str, Any] = dict(
         cfg=config,
         mode=mode,
         active=active,
-        name=name or f"{config.name} {mode}",
         batch_size=batch_size,
         samples=samples,
         steps=steps,
@@ -426,39 +516,38 @@ def bench_case(
         threads=threads,
         max_seconds=max_seconds,
     )
+
+    def timing_step(i: int, dt: float) -> None:
+        if on_step is not None:
+            on_step("warm-up" if i < warmup else "step", i, dt)
+
+    def memory_step(i: int, dt: float) -> None:
+        if on_step is not None:
+            on_step("memory", i, dt)
+
     if not isolate:
-        return _run_case(**kwargs, on_step=on_step)
-    ctx = mp.get_context("spawn")
-    messages = ctx.Queue()
-    proc = ctx.Process(target=_case_worker, args=(messages, kwargs), daemon=True)
-    proc.start()
-    try:
-        while True:
-            try:
-                kind, payload = messages.get(timeout=0.5)
-            except queue.Empty:
-                if not proc.is_alive():
-                    try:  # the last message may have landed just as the process ended
-                        kind, payload = messages.get(timeout=2.0)
-                    except queue.Empty:
-                        raise RuntimeError(
-                            f"benchmark case {kwargs['name']!r} died (exit code {proc.exitcode})"
-                        ) from None
-                else:
-                    continue
-            if kind == "step":
-                if on_step is not None:
-                    on_step(*payload)
-            elif kind == "done":
-                assert isinstance(payload, CaseResult)
-                return payload
-            else:
-                raise RuntimeError(f"benchmark case {kwargs['name']!r} failed:\n{payload}")
-    finally:
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join()
+        timing = _run_pass(**kwargs, on_step=timing_step)
+    else:
+        timing = _isolated_pass(kwargs, name, timing_step)
+    on_cpu = resolve_device(device).type == "cpu"
+    memory = timing
+    if on_cpu and isolate and _glibc():
+        memory_kwargs = kwargs | dict(steps=2, warmup=0, max_seconds=math.inf, fixed_malloc=True)
+        memory = _isolated_pass(memory_kwargs, name, memory_step)
+    return CaseResult(
+        name=name,
+        config=config.name,
+        mode=mode,
+        active=active,
+        step_seconds=timing.step_seconds,
+        warmup_seconds=timing.warmup_seconds,
+        peak_bytes=memory.peak_bytes,
+        baseline_bytes=memory.baseline_bytes,
+        memory_method=memory.memory_method,
+        rss_peak_bytes=timing.peak_bytes if on_cpu else None,
+        parameters=timing.parameters,
+        trained_parameters=timing.trained_parameters,
+    )
 
 
 # ------------------------------------------------------------------------ features and matmul speed
@@ -605,18 +694,20 @@ def run_bench(
     dev = resolve_device(device)
     try:
         machine = machine_info(dev, torch.get_num_threads())
-        per_case = warmup + steps
+        memory_steps = 2 if dev.type == "cpu" and _glibc() else 0
+        per_case = warmup + steps + memory_steps
         bar = tqdm(total=len(cases) * per_case + 2, desc="bench", unit="step", disable=not progress)
         results: list[CaseResult] = []
         for name, cfg, mode, active in cases:
             bar.set_description(name)
             done = 0
 
-            def on_step(i: int, dt: float) -> None:
+            def on_step(phase: str, i: int, dt: float) -> None:
                 nonlocal done
                 done += 1
                 bar.update(1)
-                bar.set_postfix_str(f"{'warm-up' if i < warmup else 'step'} {i + 1}/{per_case}: {dt:.2f} s")
+                n = memory_steps if phase == "memory" else warmup + steps
+                bar.set_postfix_str(f"{phase} {i + 1}/{n}: {dt:.2f} s")
 
             res = bench_case(
                 cfg,
@@ -635,7 +726,10 @@ def run_bench(
             bar.update(per_case - done)
             results.append(res)
             if progress:
-                bar.write(f"{name}: {res.seconds_per_step:.3f} s/step, peak {_mib(res.peak_bytes)} above baseline")
+                bar.write(
+                    f"{name}: {res.seconds_per_step:.3f} s/step (median of {len(res.step_seconds)}), "
+                    f"peak {_mib(res.peak_bytes)} above baseline"
+                )
         bar.set_description("feature extraction")
         realtime, per_call = measure_features(gim_cfg, feature_seconds, feature_reps, device)
         bar.update(1)

@@ -96,6 +96,7 @@ class DataConfig:
     split: str = "train"
     sample_rate: int = 16000
     crop_samples: int = 20480
+    pad_short: bool = False  # zero-pad files shorter than a crop instead of skipping them
     speaker_key: str = "speaker"
     min_rms: float = 1e-4  # quieter files count as silent and are skipped
     noise_snr_db: list[float] = field(default_factory=list)  # [low, high]: white noise; empty disables

@@ -2,6 +2,7 @@
 
 from vgim.train.loop import (
     TrainResult,
+    batches_from_corpus,
     build_batches,
     export_model,
     forward_losses,
@@ -14,6 +15,7 @@ from vgim.train.loop import (
 
 __all__ = [
     "TrainResult",
+    "batches_from_corpus",
     "build_batches",
     "forward_losses",
     "export_model",

@@ -159,6 +159,7 @@ def build_batches(cfg: Config, progress: bool = True) -> CropBatches:
         label_pattern=d.label_pattern,
         split=d.split,
         sample_rate=d.sample_rate,
+        min_samples=0 if d.pad_short else d.crop_samples,
         min_rms=d.min_rms,
         progress=progress,
     )
@@ -170,10 +171,31 @@ def batches_from_corpus(cfg: Config, corpus: AudioCorpus) -> CropBatches:
     """Crop batches over an already loaded corpus, with the augmentation and speaker ids ``cfg`` asks for."""
     from vgim.audio import Augmenter
 
-    speakers = corpus.labels(cfg.data.speaker_key) if cfg.objective.negatives == "same_speaker" else None
+    keep = list(range(len(corpus)))
+    if not cfg.data.pad_short:
+        keep = [i for i in keep if corpus.waves[i].shape[0] >= cfg.data.crop_samples]
+        for i in sorted(set(range(len(corpus))) - set(keep)):
+            log.warning(
+                "%s: shorter than one crop (%d < %d samples)",
+                corpus.utterances[i].path,
+                corpus.waves[i].shape[0],
+                cfg.data.crop_samples,
+            )
+        if len(keep) < len(corpus):
+            log.warning(
+                "skipped %d of %d files shorter than one crop (set data.pad_short=true to pad them)",
+                len(corpus) - len(keep),
+                len(corpus),
+            )
+    if not keep:
+        raise ValueError(f"no training file is at least one crop long ({cfg.data.crop_samples} samples)")
+    speakers = None
+    if cfg.objective.negatives == "same_speaker":
+        labels = corpus.labels(cfg.data.speaker_key)
+        speakers = [labels[i] for i in keep]
     augment = Augmenter.from_config(cfg.data)
     return CropBatches(
-        corpus.waves,
+        [corpus.waves[i] for i in keep],
         cfg.data.crop_samples,
         cfg.train.batch_size,
         seed=cfg.train.seed,
