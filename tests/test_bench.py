@@ -103,6 +103,8 @@ def test_run_bench_on_a_tiny_model() -> None:
     for name in (CPC, GIM_ALL, GIM_ONE, "real time", "GFLOP/s", result.machine.cpu):
         assert name in text
     assert all(v is not None and v > 0 for v in result.ratios().values())
+    assert result.other_cpu_cores is None or result.other_cpu_cores >= 0
+    assert all(c.cpu_seconds > 0 for c in result.cases)
 
 
 def test_bench_case_in_process_and_errors() -> None:

@@ -45,7 +45,7 @@ import statistics
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -145,6 +145,7 @@ class MachineInfo:
     device: str
     device_name: str
     python: str
+    load_average: float | None  # 1-minute load average when the bench started
 
 
 def _cpu_model() -> str:
@@ -175,7 +176,19 @@ def machine_info(device: torch.device, threads: int) -> MachineInfo:
         device=str(device),
         device_name=name,
         python=platform.python_version(),
+        load_average=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     )
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds all processes of the machine have spent busy since boot (``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 # -------------------------------------------------------------------------------------------- memory
@@ -286,6 +299,7 @@ class CaseResult:
     rss_peak_bytes: int | None
     parameters: int
     trained_parameters: int
+    cpu_seconds: float = 0.0  # CPU time used by the case's processes
 
     @property
     def seconds_per_step(self) -> float:
@@ -303,6 +317,7 @@ class _Pass:
     memory_method: str
     parameters: int
     trained_parameters: int
+    cpu_seconds: float = 0.0  # CPU time of the whole process (isolated passes only)
 
 
 def _sync(device: torch.device) -> None:
@@ -417,6 +432,7 @@ def _pass_worker(messages: Any, kwargs: dict[str, Any]) -> None:
     """Entry point of a case's process: runs one pass, reports each step and the result on ``messages``."""
     try:
         result = _run_pass(**kwargs, on_step=lambda i, dt: messages.put(("step", (i, dt))))
+        result.cpu_seconds = time.process_time()
         messages.put(("done", result))
     except BaseException:  # noqa: BLE001 - report any failure to the parent
         messages.put(("error", traceback.format_exc()))
@@ -547,6 +563,7 @@ def bench_case(
         rss_peak_bytes=timing.peak_bytes if on_cpu else None,
         parameters=timing.parameters,
         trained_parameters=timing.trained_parameters,
+        cpu_seconds=timing.cpu_seconds + (memory.cpu_seconds if memory is not timing else 0.0),
     )
 
 
@@ -616,7 +633,9 @@ class BenchResult:
     matmul_size: int
     matmul_flops_per_s: float
     total_seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Average number of cores busy with other work while the bench ran: machine busy time (/proc/stat)
+    # minus this process's and its case processes' CPU time, over the wall time. None without /proc.
+    other_cpu_cores: float | None = None
 
     def case(self, name: str) -> CaseResult:
         for c in self.cases:
@@ -681,6 +700,7 @@ def run_bench(
     if steps < 2:
         raise ValueError("steps must be >= 2")
     t_start = time.perf_counter()
+    busy_start, own_start = _machine_busy_seconds(), time.process_time()
     cpc_cfg = load_config(cpc_preset) if isinstance(cpc_preset, str) else cpc_preset
     gim_cfg = load_config(gim_preset) if isinstance(gim_preset, str) else gim_preset
     cases: list[tuple[str, Config, str, int | None]] = [
@@ -739,6 +759,12 @@ def run_bench(
         bar.close()
     finally:
         torch.set_num_threads(old_threads)
+    wall = time.perf_counter() - t_start
+    busy_end = _machine_busy_seconds()
+    other = None
+    if busy_start is not None and busy_end is not None:
+        own = time.process_time() - own_start + sum(c.cpu_seconds for c in results)
+        other = max(0.0, (busy_end - busy_start - own) / wall)
     gim_macs = head_macs(gim_cfg, batch_size, samples)
     cpc_macs = head_macs(cpc_cfg, batch_size, samples, modules=[len(cpc_cfg.model.modules) - 1])
     return BenchResult(
@@ -755,7 +781,8 @@ def run_bench(
         gim_head_flops=6 * gim_macs,
         matmul_size=matmul_size,
         matmul_flops_per_s=matmul,
-        total_seconds=time.perf_counter() - t_start,
+        total_seconds=wall,
+        other_cpu_cores=other,
     )
 
 
@@ -798,4 +825,9 @@ def format_bench(result: BenchResult) -> str:
     for key, value in result.ratios().items():
         lines.append(f"{key:<38} {'n/a' if value is None else f'{value:.2f}'}")
     lines.append(f"total bench time {result.total_seconds:.0f} s")
+    load = "n/a" if m.load_average is None else f"{m.load_average:.2f}"
+    other = "n/a" if result.other_cpu_cores is None else f"{result.other_cpu_cores:.2f}"
+    lines.append(f"1-min load average at start {load}; other processes used {other} cores on average meanwhile")
+    if result.other_cpu_cores is not None and result.other_cpu_cores > 0.2:
+        lines.append("WARNING: the machine was busy with other work during the bench; the timings are not reliable")
     return "\n".join(lines)
