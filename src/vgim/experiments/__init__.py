@@ -1,0 +1,1 @@
+"""Reproducible studies built from the library (the thesis experiment, ...)."""
