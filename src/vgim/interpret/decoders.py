@@ -1,0 +1,743 @@
+"""Decode every module of a trained encoder back to audio (V-GIM thesis, sections 4.2-4.5).
+
+For module ``m`` of a :class:`~vgim.model.Stack`, a :class:`Decoder` mirrors the encoder's conv/pool layers
+of modules ``0..m`` in reverse with transposed convolutions (same kernel, stride and padding, so output
+sample ``i`` of a layer is built from exactly the frames whose receptive field covers it; a max-pool layer
+is mirrored by a transposed convolution with the pool's kernel and stride). The decoder reads the module's
+deterministic representation ``c`` (``[batch, frames, channels]``; the GRU output when the module ends in a
+GRU, the latent mean for a variational module) and writes a waveform ``[batch, 1, samples]``.
+
+:func:`train_decoders` trains one decoder per module on a frozen encoder loaded with :func:`vgim.load`,
+with the loss of :class:`ReconstructionLoss` (waveform MSE + multi-resolution log-magnitude STFT loss),
+checkpointing atomically so that a killed run resumes where it stopped, then evaluates every decoder on
+held-out audio (waveform MSE and log-spectral distance) and writes example WAVs and figures.
+
+Module indices are 0-based in the API (as in ``Stack.block(m)``); files and labels say ``m1, m2, ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vgim.config import Config, LayerSpec, ModelConfig, config_from_dict
+from vgim.data.corpus import AudioCorpus
+from vgim.model.stack import Stack
+
+__all__ = [
+    "DECODER_FILE",
+    "DecodeResult",
+    "Decoder",
+    "ReconstructionLoss",
+    "decoder_specs",
+    "evaluate_decoders",
+    "load_decoders",
+    "log_spectral_distance",
+    "log_spectrogram",
+    "module_channels",
+    "plot_reconstruction",
+    "reconstruct",
+    "train_decoders",
+]
+
+log = logging.getLogger("vgim")
+
+#: File (inside the decoder folder) holding the decoders, their optimisers, the step and the run config.
+DECODER_FILE = "decoders.pt"
+
+#: STFT used for the log-spectral distance and for plots: 32 ms Hann window, 8 ms hop at 16 kHz.
+LSD_N_FFT = 512
+LSD_HOP = 128
+#: Power floor of the log-spectral distance (|X|^2 + eps): -100 dB.
+LSD_EPS = 1e-10
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Architecture
+
+
+def decoder_specs(cfg: ModelConfig, module: int) -> list[LayerSpec]:
+    """The conv/pool layers of modules ``0..module`` in encoder order (the layers a decoder mirrors)."""
+    if not 0 <= module < len(cfg.modules):
+        raise ValueError(f"module must be in [0, {len(cfg.modules)}), got {module}")
+    n = sum(cfg.modules[: module + 1])
+    return [s for s in cfg.layers[:n] if s.kind in ("conv", "maxpool")]
+
+
+def module_channels(cfg: ModelConfig, module: int) -> int:
+    """Channels of module ``module``'s representation ``c`` (GRU hidden size, or its last conv's channels)."""
+    channels = cfg.in_channels
+    i = 0
+    for m, n_layers in enumerate(cfg.modules):
+        out = None
+        for spec in cfg.layers[i : i + n_layers]:
+            if spec.kind == "conv":
+                channels = spec.channels
+            elif spec.kind == "gru":
+                out = spec.channels
+        channels = out if out is not None else channels
+        if m == module:
+            return channels
+        i += n_layers
+    raise ValueError(f"module must be in [0, {len(cfg.modules)}), got {module}")
+
+
+class Decoder(nn.Module):
+    """Transposed-convolution decoder of one module of a :class:`~vgim.model.Stack`.
+
+    Parameters
+    ----------
+    cfg
+        The encoder's :class:`~vgim.config.ModelConfig`; every size is derived from ``cfg.layers`` and
+        ``cfg.modules``.
+    module
+        The module (0-based) whose representation ``c`` is decoded.
+    hidden
+        Channels of every intermediate layer.
+
+    Notes
+    -----
+    Layer ``i`` of the decoder mirrors the encoder's ``i``-th conv/pool layer counted from the end:
+    ``ConvTranspose1d(kernel, stride, padding)`` with that layer's kernel, stride and padding, ReLU in
+    between, a linear last layer with ``cfg.in_channels`` output channels. Given the target length, each
+    transposed convolution is told the encoder's length at that depth (``output_size``), so every
+    intermediate length and the output length equal the encoder's; the output is then cropped or
+    zero-padded to the target length (only needed when ``c`` does not come from a signal of that length).
+    """
+
+    def __init__(self, cfg: ModelConfig, module: int, hidden: int = 64) -> None:
+        super().__init__()
+        if hidden < 1:
+            raise ValueError(f"hidden must be >= 1, got {hidden}")
+        self.module_index = module
+        self.hidden = hidden
+        self.specs = decoder_specs(cfg, module)
+        self.in_channels = module_channels(cfg, module)
+        self.out_channels = cfg.in_channels
+        layers: list[nn.ConvTranspose1d] = []
+        reverse = list(reversed(self.specs))
+        if not reverse:  # no conv/pool before this module: frames are samples, a 1x1 map is the mirror
+            reverse = [LayerSpec("conv", cfg.in_channels, 1, 1, 0)]
+        for i, spec in enumerate(reverse):
+            c_in = self.in_channels if i == 0 else hidden
+            c_out = self.out_channels if i == len(reverse) - 1 else hidden
+            layers.append(nn.ConvTranspose1d(c_in, c_out, spec.kernel, spec.stride, spec.padding))
+        self.layers = nn.ModuleList(layers)
+
+    def encoder_lengths(self, n_samples: int) -> list[int]:
+        """Lengths after each mirrored encoder layer for an input of ``n_samples``: ``[n_samples, ...]``."""
+        lengths = [n_samples]
+        for spec in self.specs:
+            lengths.append(max(0, (lengths[-1] + 2 * spec.padding - spec.kernel) // spec.stride + 1))
+        return lengths
+
+    def forward(self, c: Tensor, length: int | None = None) -> Tensor:
+        """Decode ``c`` (``[batch, frames, channels]``) to a waveform ``[batch, in_channels, samples]``.
+
+        ``length``: the number of samples to return (the length of the encoded signal); ``None`` keeps the
+        transposed convolutions' natural length.
+        """
+        if c.dim() != 3 or c.shape[-1] != self.in_channels:
+            raise ValueError(f"expected c of shape [batch, frames, {self.in_channels}], got {tuple(c.shape)}")
+        h = c.transpose(1, 2)
+        sizes: list[int] | None = None
+        if length is not None and self.specs:
+            lengths = self.encoder_lengths(length)
+            if lengths[-1] == h.shape[-1]:
+                sizes = lengths[::-1][1:]
+        for i, layer in enumerate(self.layers):
+            h = layer(h, output_size=[sizes[i]]) if sizes is not None else layer(h)
+            if i < len(self.layers) - 1:
+                h = torch.relu(h)
+        if length is not None and h.shape[-1] != length:
+            h = h[..., :length] if h.shape[-1] > length else nn.functional.pad(h, (0, length - h.shape[-1]))
+        return h
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loss and metrics
+
+
+class ReconstructionLoss(nn.Module):
+    """``wave_weight * MSE(y, x) + stft_weight * mean_n L1(log(|Y_n| + eps), log(|X_n| + eps))``.
+
+    ``X_n`` is the STFT with FFT size ``n`` (Hann window of ``n`` samples, hop ``n / 4``) for every ``n`` in
+    ``fft_sizes`` (sizes longer than the signal are skipped). Defaults: ``wave_weight = 10`` and
+    ``stft_weight = 1``, ``fft_sizes = (512, 1024, 2048)``, ``eps = 1e-5``. The waveform term pins the phase
+    (on speech at about -20 dBFS the MSE is ~1e-3, so the weight 10 keeps it from vanishing next to the
+    log-magnitude term, which is of order 1 and carries the spectral detail).
+    """
+
+    def __init__(
+        self,
+        wave_weight: float = 10.0,
+        stft_weight: float = 1.0,
+        fft_sizes: Sequence[int] = (512, 1024, 2048),
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.wave_weight = wave_weight
+        self.stft_weight = stft_weight
+        self.fft_sizes = tuple(fft_sizes)
+        self.eps = eps
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "wave_weight": self.wave_weight,
+            "stft_weight": self.stft_weight,
+            "fft_sizes": list(self.fft_sizes),
+            "eps": self.eps,
+        }
+
+    def forward(self, y: Tensor, x: Tensor) -> Tensor:
+        """Loss of reconstruction ``y`` against target ``x``, both ``[batch, 1, samples]``; a scalar."""
+        loss = self.wave_weight * nn.functional.mse_loss(y, x)
+        a, b = y.reshape(-1, y.shape[-1]), x.reshape(-1, x.shape[-1])
+        sizes = [n for n in self.fft_sizes if n <= a.shape[-1]]
+        if self.stft_weight > 0 and sizes:
+            spectral = torch.zeros((), device=y.device)
+            for n in sizes:
+                window = torch.hann_window(n, device=y.device)
+                ya = torch.stft(a, n, n // 4, window=window, return_complex=True).abs()
+                xb = torch.stft(b, n, n // 4, window=window, return_complex=True).abs()
+                spectral = spectral + (torch.log(ya + self.eps) - torch.log(xb + self.eps)).abs().mean()
+            loss = loss + self.stft_weight * spectral / len(sizes)
+        return loss
+
+
+def log_spectrogram(wave: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP, eps: float = LSD_EPS) -> np.ndarray:
+    """Power spectrogram in dB, ``10 log10(|X|^2 + eps)``, shape ``[n_fft // 2 + 1, frames]``.
+
+    ``wave`` is ``[samples]``; Hann window of ``n_fft`` samples, hop ``hop``, centred frames (frame ``j`` is
+    centred on sample ``j * hop``).
+    """
+    x = torch.as_tensor(np.asarray(wave, dtype=np.float32))
+    n = n_fft
+    if x.shape[0] <= n // 2:  # reflect padding needs a longer signal
+        x = nn.functional.pad(x, (0, n // 2 + 1 - x.shape[0]))
+    spec = torch.stft(x, n, hop, window=torch.hann_window(n), return_complex=True).abs() ** 2
+    return np.asarray(10.0 * torch.log10(spec + eps).numpy(), dtype=np.float64)
+
+
+def log_spectral_distance(
+    reference: np.ndarray, estimate: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP, eps: float = LSD_EPS
+) -> float:
+    """Log-spectral distance in dB between two waveforms of the same length (``[samples]``).
+
+    ``sqrt(mean_f (10 log10 |X|^2 - 10 log10 |Y|^2)^2)`` per STFT frame, averaged over frames.
+    """
+    if reference.shape != estimate.shape:
+        raise ValueError(f"waveforms differ in shape: {reference.shape} vs {estimate.shape}")
+    a, b = log_spectrogram(reference, n_fft, hop, eps), log_spectrogram(estimate, n_fft, hop, eps)
+    return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=0))))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading and reconstruction
+
+
+@dataclass
+class DecodeResult:
+    """What :func:`train_decoders` did.
+
+    Attributes
+    ----------
+    out_dir
+        The decoder folder (``decoders.pt``, ``metrics.json``, ``examples/``).
+    step
+        Training steps done (over all runs of a resumed training).
+    metrics
+        Module (0-based) -> ``{"mse", "lsd_db", "snr_db", ...}`` on held-out audio; empty when the
+        training stopped early (``stop_after``).
+    history
+        Module -> the training loss at every step since step 0.
+    seconds
+        Wall time of this call (training + evaluation).
+    figures, wavs
+        Paths of the example figures and WAV files written.
+    """
+
+    out_dir: Path
+    step: int
+    metrics: dict[int, dict[str, float]] = field(default_factory=dict)
+    history: dict[int, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    figures: list[Path] = field(default_factory=list)
+    wavs: list[Path] = field(default_factory=list)
+
+
+def _decoder_file(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_file():
+        return p
+    for candidate in (p / DECODER_FILE, p / "decoders" / DECODER_FILE):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{path}: no {DECODER_FILE} (give a run directory, its decoders/ folder or the file)")
+
+
+def _read_state(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling error means the file is not ours
+        raise ValueError(f"{path}: not a readable decoder checkpoint ({err})") from err
+    for key in ("step", "decoders", "config", "hidden"):
+        if key not in state:
+            raise ValueError(f"{path}: not a vgim decoder checkpoint (missing {key!r})")
+    return state
+
+
+def load_decoders(path: str | Path, device: torch.device | str = "cpu") -> dict[int, Decoder]:
+    """Load trained decoders, in eval mode, on ``device``.
+
+    Parameters
+    ----------
+    path
+        A run directory (reads ``RUN/decoders/decoders.pt``), a decoder folder, or the ``decoders.pt`` file.
+    device
+        Torch device.
+
+    Returns
+    -------
+    dict
+        Module index (0-based) -> :class:`Decoder`.
+    """
+    state = _read_state(_decoder_file(path))
+    cfg = config_from_dict(state["config"])
+    out: dict[int, Decoder] = {}
+    for m, weights in state["decoders"].items():
+        dec = Decoder(cfg.model, int(m), int(state["hidden"]))
+        dec.load_state_dict(weights, strict=True)
+        out[int(m)] = dec.to(device).eval()
+    return out
+
+
+def _as_batch(wave: np.ndarray | Tensor, device: torch.device) -> Tensor:
+    x = torch.as_tensor(np.asarray(wave, dtype=np.float32) if not isinstance(wave, Tensor) else wave)
+    if x.dim() != 1:
+        raise ValueError(f"expected a mono waveform of shape [samples], got {tuple(x.shape)}")
+    return x.float().to(device).view(1, 1, -1)
+
+
+@torch.no_grad()
+def reconstruct(model: Stack, decoders: dict[int, Decoder], wave: np.ndarray | Tensor) -> dict[int, np.ndarray]:
+    """Encode ``wave`` (``[samples]`` at 16 kHz) and decode it from every module that has a decoder.
+
+    Returns module (0-based) -> reconstruction ``[samples]`` (``float32``, same length as ``wave``).
+    Variational modules are decoded from their means (no sampling).
+    """
+    if not decoders:
+        return {}
+    device = next(model.parameters()).device
+    x = _as_batch(wave, device)
+    was_training = model.training
+    model.eval()
+    try:
+        outs = model(x, sample=False, upto=max(decoders), chunk_frames=2000)
+    finally:
+        model.train(was_training)
+    result: dict[int, np.ndarray] = {}
+    for m, dec in sorted(decoders.items()):
+        y = dec(outs[m].c.to(next(dec.parameters()).device), x.shape[-1])
+        result[m] = y[0, 0].float().cpu().numpy()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Figures
+
+
+def _time_axis_extent(n_samples: int, sample_rate: int, n_fft: int, hop: int) -> list[float]:
+    n_frames = 1 + max(n_samples, n_fft // 2 + 1) // hop
+    return [-hop / 2 / sample_rate, (n_frames - 0.5) * hop / sample_rate, 0.0, sample_rate / 2]
+
+
+def plot_reconstruction(
+    original: np.ndarray,
+    reconstructions: dict[int, np.ndarray],
+    path: str | Path,
+    *,
+    sample_rate: int = 16000,
+    title: str = "",
+    scores: dict[int, dict[str, float]] | None = None,
+) -> Path:
+    """Figure with the waveform and log spectrogram of ``original`` and of every module's reconstruction.
+
+    Parameters
+    ----------
+    original
+        ``[samples]`` waveform.
+    reconstructions
+        Module (0-based) -> ``[samples]`` reconstruction.
+    path
+        Output PNG.
+    sample_rate
+        Sample rate in Hz (axes in seconds and Hz).
+    title
+        Figure title.
+    scores
+        Optional module -> ``{"mse", "lsd_db"}`` shown in the row titles.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from matplotlib.figure import Figure
+
+    rows = [("original", original)] + [(f"m{m + 1} reconstruction", w) for m, w in sorted(reconstructions.items())]
+    keys = [None] + sorted(reconstructions)
+    ref_db = log_spectrogram(original)
+    vmax = float(ref_db.max())
+    vmin = vmax - 80.0
+    fig = Figure(figsize=(13, 2.3 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), 2, squeeze=False, width_ratios=[1, 1.25])
+    t = np.arange(original.shape[0]) / sample_rate
+    peak = max(float(np.abs(w).max()) for _, w in rows) * 1.05 + 1e-6
+    for r, ((name, wave), key) in enumerate(zip(rows, keys, strict=True)):
+        label = name
+        if scores is not None and key is not None and key in scores:
+            s = scores[key]
+            label += f"  (MSE {s['mse']:.2e}, LSD {s['lsd_db']:.1f} dB)"
+        ax_w, ax_s = axes[r, 0], axes[r, 1]
+        ax_w.plot(t, wave, lw=0.5, color="C0" if key is None else "C1")
+        ax_w.set_xlim(0, t[-1] if t.size else 1)
+        ax_w.set_ylim(-peak, peak)
+        ax_w.set_ylabel("amplitude")
+        ax_w.set_title(label, fontsize=10, loc="left")
+        db = log_spectrogram(wave)
+        im = ax_s.imshow(
+            db,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=vmin,
+            vmax=vmax,
+            extent=tuple(_time_axis_extent(wave.shape[0], sample_rate, LSD_N_FFT, LSD_HOP)),
+        )
+        ax_s.set_ylabel("frequency (Hz)")
+        ax_s.set_title(label, fontsize=10, loc="left")
+        fig.colorbar(im, ax=ax_s, label="dB")
+        if r == len(rows) - 1:
+            ax_w.set_xlabel("time (s)")
+            ax_s.set_xlabel("time (s)")
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training
+
+
+def _split_corpus(cfg: Config, corpus: AudioCorpus | None, progress: bool) -> tuple[AudioCorpus, AudioCorpus]:
+    """(training, held-out) utterances: the corpus's ``train``/``test`` splits, or a seeded 10 % hold-out."""
+    if corpus is None:
+        from vgim.data.corpus import load_corpus
+
+        d = cfg.data
+        root, manifest = d.root, d.manifest
+        if root == "synthetic":
+            from vgim.data.synthetic import synthesize_corpus
+
+            path = synthesize_corpus(progress=progress)
+            root, manifest = str(path.parent), str(path)
+        corpus = load_corpus(
+            root,
+            manifest=manifest,
+            label_pattern=d.label_pattern,
+            sample_rate=d.sample_rate,
+            min_rms=d.min_rms,
+            progress=progress,
+        )
+    splits = corpus.splits()
+    train_name = cfg.data.split if cfg.data.split in splits else "train"
+    if train_name in splits:
+        others = [s for s in splits if s != train_name]
+        if others:
+            test_name = "test" if "test" in others else others[0]
+            return corpus.subset(train_name), corpus.subset(test_name)
+    n = len(corpus)
+    if n < 2:
+        log.warning("only %d file(s): evaluating the decoders on their training audio", n)
+        return corpus, corpus
+    order = np.random.default_rng(0).permutation(n)
+    n_test = max(1, n // 10)
+    test_idx, train_idx = sorted(order[:n_test].tolist()), sorted(order[n_test:].tolist())
+    log.info("no train/test split in the corpus: holding out %d of %d files for evaluation", n_test, n)
+
+    def pick(idx: list[int]) -> AudioCorpus:
+        return AudioCorpus(
+            [corpus.utterances[i] for i in idx], [corpus.waves[i] for i in idx], corpus.sample_rate, corpus.skipped
+        )
+
+    return pick(train_idx), pick(test_idx)
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def evaluate_decoders(
+    model: Stack, decoders: dict[int, Decoder], waves: Sequence[np.ndarray]
+) -> dict[int, dict[str, float]]:
+    """Per module: mean waveform MSE, LSD (dB) and SNR (dB) of the reconstructions of ``waves``.
+
+    Every ``[samples]`` wave is encoded and decoded whole; the scores are averaged over files.
+    ``mse_silence`` (the mean power of the audio, i.e. the MSE of an all-zero reconstruction) is the
+    reference for the MSE.
+    """
+    sums: dict[int, dict[str, float]] = {m: {"mse": 0.0, "lsd_db": 0.0, "snr_db": 0.0} for m in decoders}
+    power = 0.0
+    for wave in waves:
+        rec = reconstruct(model, decoders, wave)
+        p = float(np.mean(wave.astype(np.float64) ** 2))
+        power += p
+        for m, y in rec.items():
+            mse = float(np.mean((y.astype(np.float64) - wave) ** 2))
+            sums[m]["mse"] += mse
+            sums[m]["lsd_db"] += log_spectral_distance(wave, y)
+            sums[m]["snr_db"] += float(10.0 * np.log10((p + 1e-12) / (mse + 1e-12)))
+    n = max(1, len(waves))
+    return {
+        m: {k: v / n for k, v in s.items()} | {"mse_silence": power / n, "n_files": float(len(waves))}
+        for m, s in sums.items()
+    }
+
+
+def train_decoders(
+    run_dir: str | Path,
+    *,
+    corpus: AudioCorpus | None = None,
+    steps: int = 2000,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    modules: list[int] | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    seed: int = 0,
+    hidden: int = 64,
+    crop_samples: int | None = None,
+    checkpoint_every: int = 250,
+    n_examples: int = 3,
+    device: str = "auto",
+    stop_after: int | None = None,
+) -> DecodeResult:
+    """Train a decoder for each module of a trained run, evaluate them and write examples.
+
+    Parameters
+    ----------
+    run_dir
+        A trained run (anything :func:`vgim.load` accepts). The encoder is frozen (eval mode, no gradient).
+    corpus
+        Audio to train and evaluate on; its ``train`` split trains and its ``test`` split (or another
+        non-training split) evaluates. Without splits a seeded 10 % of the files is held out. ``None``: the
+        run's data (``config.data``; the embedded synthetic corpus for ``root = "synthetic"``).
+    steps
+        Training steps (each trains every decoder on one batch).
+    batch_size
+        Random crops per batch.
+    lr
+        Adam learning rate (constant).
+    modules
+        0-based modules to decode; ``None`` = all.
+    out_dir
+        Output folder; default ``run_dir/decoders``.
+    resume
+        Continue from ``out_dir/decoders.pt`` when it exists (same modules and width); a finished training
+        is only re-evaluated. ``False`` starts over.
+    progress
+        tqdm progress bar with every decoder's loss.
+    seed
+        Seeds the decoders' initialisation and the crops (batch ``s`` is a function of ``(seed, s)``, so a
+        resumed training ends with the same weights as an uninterrupted one).
+    hidden
+        Channels of the decoders' hidden layers.
+    crop_samples
+        Crop length in samples; default the run's ``data.crop_samples``.
+    checkpoint_every
+        Save ``decoders.pt`` (atomically) every this many steps and at the end.
+    n_examples
+        Held-out files written as original / reconstructed WAVs plus a figure (``out_dir/examples``).
+    device
+        ``auto``, ``cpu``, ``cuda``, ...
+    stop_after
+        Stop after this many steps of this call without finishing (simulates a killed run; tests).
+
+    Returns
+    -------
+    DecodeResult
+        Metrics per module (also in ``out_dir/metrics.json``), loss history and written files.
+    """
+    from tqdm.auto import tqdm
+
+    import vgim
+    from vgim.audio import write_audio
+    from vgim.data.batches import CropBatches
+    from vgim.train.loop import resolve_device
+
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    model = vgim.load(run_dir, device=dev)
+    model.requires_grad_(False)
+    cfg = model.config
+    if cfg is None:
+        raise ValueError(f"{run_dir}: the loaded model has no config")
+    mods = sorted(set(range(model.n_modules) if modules is None else modules))
+    if not mods or any(not 0 <= m < model.n_modules for m in mods):
+        raise ValueError(f"modules must be a non-empty subset of 0..{model.n_modules - 1}, got {modules}")
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "decoders"
+    ckpt = out / DECODER_FILE
+    crop = int(crop_samples or cfg.data.crop_samples)
+    torch.set_flush_denormal(True)
+
+    torch.manual_seed(seed)
+    decoders = {m: Decoder(cfg.model, m, hidden).to(dev) for m in mods}
+    optimisers = {m: torch.optim.Adam(decoders[m].parameters(), lr=lr) for m in mods}
+    loss_fn = ReconstructionLoss()
+    history: dict[int, list[float]] = {m: [] for m in mods}
+    start = 0
+    if resume and ckpt.exists():
+        state = _read_state(ckpt, dev)
+        if sorted(int(m) for m in state["decoders"]) != mods or int(state["hidden"]) != hidden:
+            raise ValueError(
+                f"{ckpt} holds decoders of modules {sorted(state['decoders'])} with hidden={state['hidden']}, "
+                f"not {mods} with hidden={hidden}; pass resume=False or another out_dir"
+            )
+        for m in mods:
+            decoders[m].load_state_dict(state["decoders"][m], strict=True)
+            optimisers[m].load_state_dict(state["optimizers"][m])
+            history[m] = [float(v) for v in state["history"][m]]
+        start = int(state["step"])
+        if start < steps:
+            log.info("resuming decoder training in %s from step %d", out, start)
+
+    def save(step: int) -> None:
+        _save_state(
+            ckpt,
+            {
+                "step": step,
+                "hidden": hidden,
+                "decoders": {m: d.state_dict() for m, d in decoders.items()},
+                "optimizers": {m: o.state_dict() for m, o in optimisers.items()},
+                "history": {m: list(h) for m, h in history.items()},
+                "config": cfg.to_dict(),
+                "train": {"lr": lr, "batch_size": batch_size, "seed": seed, "crop_samples": crop},
+                "loss": loss_fn.describe(),
+            },
+        )
+
+    end = steps if stop_after is None else min(steps, start + stop_after)
+    train_corpus, test_corpus = _split_corpus(cfg, corpus, progress)
+    done = start
+    if start < end:
+        batches = CropBatches(train_corpus.waves, crop, batch_size, seed=seed)
+        for d in decoders.values():
+            d.train()
+        bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="decoders", unit="step")
+        for step in bar:
+            x = batches.batch(step).audio.to(dev)
+            with torch.no_grad():
+                outs = model(x, sample=False, upto=mods[-1])
+            for m in mods:
+                y = decoders[m](outs[m].c, x.shape[-1])
+                loss = loss_fn(y, x)
+                optimisers[m].zero_grad(set_to_none=True)
+                loss.backward()
+                optimisers[m].step()
+                value = float(loss.detach())
+                if not np.isfinite(value):
+                    raise FloatingPointError(
+                        f"decoder m{m + 1}: loss became {value} at step {step}; the last good state is in {ckpt} "
+                        "(resume with a lower lr)"
+                    )
+                history[m].append(value)
+            done = step + 1
+            bar.set_postfix({f"m{m + 1}": f"{history[m][-1]:.3f}" for m in mods})
+            if done % checkpoint_every == 0 or done == end:
+                save(done)
+        bar.close()
+    if not ckpt.exists():
+        save(done)
+
+    result = DecodeResult(out_dir=out, step=done, history=history)
+    if done < steps:
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    for d in decoders.values():
+        d.eval()
+    test_waves = list(test_corpus.waves)
+    metrics = evaluate_decoders(model, decoders, test_waves)
+    tail = max(1, min(50, done))
+    summary = {
+        "run": str(run_dir),
+        "steps": done,
+        "hidden": hidden,
+        "train": {"lr": lr, "batch_size": batch_size, "seed": seed, "crop_samples": crop},
+        "loss": loss_fn.describe(),
+        "lsd": {"n_fft": LSD_N_FFT, "hop": LSD_HOP, "eps": LSD_EPS},
+        "n_train_files": len(train_corpus.waves),
+        "n_test_files": len(test_waves),
+        "modules": [
+            {"module": m, "name": f"m{m + 1}"}
+            | metrics[m]
+            | {"train_loss": float(np.mean(history[m][-tail:])) if history[m] else float("nan")}
+            for m in mods
+        ],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "metrics.json", summary)
+    result.metrics = metrics
+
+    if n_examples > 0 and test_waves:
+        picks = sorted(set(np.linspace(0, len(test_waves) - 1, min(n_examples, len(test_waves))).round().astype(int)))
+        for k, i in enumerate(picks):
+            wave = test_waves[i]
+            stem = f"{k:02d}_{Path(test_corpus.utterances[i].path).stem}"
+            rec = reconstruct(model, decoders, wave)
+            write_audio(out / "examples" / f"{stem}_original.wav", wave, cfg.data.sample_rate)
+            result.wavs.append(out / "examples" / f"{stem}_original.wav")
+            scores: dict[int, dict[str, float]] = {}
+            for m, y in rec.items():
+                path = out / "examples" / f"{stem}_m{m + 1}.wav"
+                write_audio(path, y, cfg.data.sample_rate)
+                result.wavs.append(path)
+                scores[m] = {"mse": float(np.mean((y - wave) ** 2)), "lsd_db": log_spectral_distance(wave, y)}
+            result.figures.append(
+                plot_reconstruction(
+                    wave,
+                    rec,
+                    out / "examples" / f"{stem}.png",
+                    sample_rate=cfg.data.sample_rate,
+                    title=f"{cfg.name}: {Path(test_corpus.utterances[i].path).name} decoded from each module",
+                    scores=scores,
+                )
+            )
+    result.seconds = time.perf_counter() - t0
+    log.info("decoders of %s: %s", run_dir, {f"m{m + 1}": metrics[m] for m in mods})
+    return result
