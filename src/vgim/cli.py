@@ -95,6 +95,61 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _segment(args: argparse.Namespace) -> int:
+    from vgim.data.segment import segment_corpus
+
+    report = segment_corpus(args.corpus, args.out, figures=args.figures, progress=not args.quiet)
+    print(report.describe())
+    print(f"syllable files, cuts.csv and manifest.csv in {args.out}")
+    return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from vgim.data.thesis import find_thesis_corpus, load_thesis_corpus
+    from vgim.experiments.thesis import run_thesis_experiment
+
+    root = args.corpus or find_thesis_corpus()
+    if root is None:
+        raise FileNotFoundError(
+            "thesis corpus not found: pass --corpus DIR (the folder holding train/ and test/) or set VGIM_THESIS_CORPUS"
+        )
+    corpus = load_thesis_corpus(root, progress=not args.quiet)
+    seeds = [0] if args.quick else list(range(args.seeds))
+    steps = args.steps if args.steps is not None else (100 if args.quick else None)
+    models: dict[str, str | tuple[str, list[str]]] = {"GIM": args.gim, "V-GIM": args.vgim}
+    result = run_thesis_experiment(
+        (corpus.subset("train"), corpus.subset("test")),
+        args.out,
+        seeds=seeds,
+        models=models,
+        steps=steps,
+        supervised_steps=100 if args.quick else 1500,
+        pool=args.pool,
+        progress=not args.quiet,
+    )
+    print(result.table)
+    print(f"outputs: {result.out_dir}/results.md, {result.out_dir}/results.json ({result.seconds['total']:.0f} s)")
+    return 0
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from vgim.interpret.decoders import train_decoders
+
+    result = train_decoders(args.run, steps=args.steps, out_dir=args.out, progress=not args.quiet)
+    for m, metrics in sorted(result.metrics.items()):
+        print(f"module {m + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    print(f"decoders, metrics.json and examples in {result.out_dir}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from vgim.report import build_report
+
+    index = build_report(args.run, args.out, decoder_steps=args.decoder_steps, progress=not args.quiet)
+    print(f"report: {index}")
+    return 0
+
+
 def _presets(args: argparse.Namespace) -> int:
     from vgim.config import available_presets, load_config
     from vgim.model.stack import frame_infos
@@ -165,6 +220,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_synth)
+
+    sg = sub.add_parser("segment", help="split three-syllable words into syllables (envelope + Otsu threshold)")
+    sg.add_argument("corpus", help="folder of words (e.g. the thesis corpus with train/ and test/)")
+    sg.add_argument("--out", required=True, help="output folder for syllable files, cuts.csv, manifest.csv")
+    sg.add_argument("--figures", type=int, default=0, help="draw a figure for the first N files")
+    sg.add_argument("--quiet", action="store_true")
+    sg.set_defaults(func=_segment)
+
+    ex = sub.add_parser("experiment", help="reproducible studies")
+    ex.add_argument("name", choices=["thesis"], help="thesis: GIM and V-GIM on the thesis corpus, probed per syllable")
+    ex.add_argument("--corpus", default="", help="thesis corpus folder (default: found beside the checkout)")
+    ex.add_argument("--out", default="runs/thesis")
+    ex.add_argument("--seeds", type=int, default=5)
+    ex.add_argument("--steps", type=int, default=None, help="training steps per model (default: the presets')")
+    ex.add_argument("--gim", default="gim-thesis", help="preset for the GIM row")
+    ex.add_argument("--vgim", default="vgim-thesis", help="preset for the V-GIM row")
+    ex.add_argument("--pool", default="mean", choices=["mean", "max", "last", "meanstd"])
+    ex.add_argument("--quick", action="store_true", help="one seed, 100 steps: a smoke test")
+    ex.add_argument("--quiet", action="store_true")
+    ex.set_defaults(func=_experiment)
+
+    dc = sub.add_parser("decode", help="train a decoder per module of a run and measure reconstructions")
+    dc.add_argument("run")
+    dc.add_argument("--steps", type=int, default=2000)
+    dc.add_argument("--out", default=None, help="default: RUN/decoders")
+    dc.add_argument("--quiet", action="store_true")
+    dc.set_defaults(func=_decode)
+
+    rp = sub.add_parser("report", help="write a self-contained HTML report of a run")
+    rp.add_argument("run")
+    rp.add_argument("--out", default=None, help="default: RUN/report")
+    rp.add_argument("--decoder-steps", type=int, default=400)
+    rp.add_argument("--quiet", action="store_true")
+    rp.set_defaults(func=_report)
 
     ps = sub.add_parser("presets", help="list the bundled presets")
     ps.set_defaults(func=_presets)

@@ -25,6 +25,7 @@ from vgim.data.corpus import AudioCorpus
 from vgim.evaluate.evaluation import EvaluationSplit, mfcc_feature_set, model_feature_sets, random_init_model
 from vgim.evaluate.probes import FeatureSet, ProbeResult, ProbeTask, run_probes
 from vgim.evaluate.supervised import train_supervised
+from vgim.model.stack import Stack
 from vgim.train.loop import CHECKPOINT, batches_from_corpus, train
 
 __all__ = ["THESIS_REPORTED", "THESIS_TASKS", "ExperimentResult", "aggregate", "run_thesis_experiment"]
@@ -94,6 +95,10 @@ def summary_table(rows: list[dict[str, float | str | int]], tasks: Sequence[str]
     return "\n".join(lines)
 
 
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+
+
 def _train_run(preset: str, run_dir: Path, split: EvaluationSplit, overrides: list[str], progress: bool) -> None:
     if (run_dir / "export" / "model.safetensors").exists():
         return
@@ -107,10 +112,12 @@ def run_thesis_experiment(
     out_dir: str | Path = "runs/thesis",
     *,
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
-    models: dict[str, str] | None = None,
+    models: dict[str, str | tuple[str, list[str]]] | None = None,
     steps: int | None = None,
     supervised_steps: int = 1500,
     overrides: Sequence[str] = (),
+    baselines: bool = True,
+    pool: str = "mean",
     progress: bool = True,
 ) -> ExperimentResult:
     """Run the study on ``corpus = (train words, test words)`` (segmented: utterances carry syllable
@@ -129,34 +136,32 @@ def run_thesis_experiment(
     per_seed: dict[int, list[ProbeResult]] = {}
     for seed in seeds:
         sets: dict[str, FeatureSet] = dict(mfcc)
-        first_cfg = None
-        for name, preset in models.items():
-            run_dir = out / f"{preset}-seed{seed}"
-            extra = [*overrides, f"train.seed={seed}"] + ([f"train.steps={steps}"] if steps is not None else [])
+        first: Stack | None = None
+        for name, spec in models.items():
+            preset, extra_overrides = (spec, []) if isinstance(spec, str) else spec
+            run_dir = out / f"{_slug(name)}-seed{seed}"
+            extra = [*overrides, *extra_overrides, f"train.seed={seed}"]
+            if steps is not None:
+                extra.append(f"train.steps={steps}")
             t1 = time.perf_counter()
             _train_run(preset, run_dir, split, extra, progress)
             seconds[f"train {name}"] += time.perf_counter() - t1
             model = vgim.load(run_dir)
-            first_cfg = first_cfg or model.config
+            first = first or model
             t2 = time.perf_counter()
             sets |= model_feature_sets(model, split, name)
             seconds["features"] += time.perf_counter() - t2
-        assert first_cfg is not None
-        sets |= model_feature_sets(
-            random_init_model(vgim.load(out / f"{next(iter(models.values()))}-seed{seed}"), seed), split, "random init"
-        )
-        t3 = time.perf_counter()
-        sup = train_supervised(
-            first_cfg,
-            split.train,
-            steps=supervised_steps if steps is None else min(steps, supervised_steps),
-            seed=seed,
-            progress=progress,
-        )
-        seconds["train supervised"] += time.perf_counter() - t3
-        sets |= model_feature_sets(sup, split, "supervised")
+        if baselines and first is not None and first.config is not None:
+            sets |= model_feature_sets(random_init_model(first, seed), split, "random init")
+            t3 = time.perf_counter()
+            sup_steps = supervised_steps if steps is None else min(steps, supervised_steps)
+            sup = train_supervised(first.config, split.train, steps=sup_steps, seed=seed, progress=progress)
+            seconds["train supervised"] += time.perf_counter() - t3
+            sets |= model_feature_sets(sup, split, "supervised")
         t4 = time.perf_counter()
-        per_seed[seed] = run_probes(sets, labels[0], labels[1], test_labels[0], test_labels[1], THESIS_TASKS, seed=seed)
+        per_seed[seed] = run_probes(
+            sets, labels[0], labels[1], test_labels[0], test_labels[1], THESIS_TASKS, seed=seed, pool=pool
+        )
         seconds["probes"] += time.perf_counter() - t4
         log.info("seed %d done (%.0f s so far)", seed, time.perf_counter() - t0)
     rows = aggregate(per_seed)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vgim.cli import main
+from vgim.data.thesis import find_thesis_corpus
+from vgim.evaluate.probes import ProbeResult
+from vgim.experiments.thesis import aggregate
+
+CORPUS = find_thesis_corpus()
+
+
+def _result(features: str, task: str, acc: float) -> ProbeResult:
+    return ProbeResult(task, features, acc, acc, 10, 10, 3, 0.3)
+
+
+def test_aggregate_mean_and_std_over_seeds() -> None:
+    rows = aggregate({0: [_result("GIM m1", "syllable", 0.5)], 1: [_result("GIM m1", "syllable", 0.7)]})
+    assert len(rows) == 1
+    assert rows[0]["accuracy_mean"] == pytest.approx(60.0)
+    assert rows[0]["accuracy_std"] == pytest.approx(14.1421, rel=1e-3)  # sample std of 50 and 70
+    assert rows[0]["n_seeds"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CORPUS is None, reason="thesis corpus not found (../shared/datasets/...; set VGIM_THESIS_CORPUS)")
+def test_quick_thesis_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "thesis"
+    assert main(["experiment", "thesis", "--quick", "--steps", "30", "--out", str(out), "--quiet"]) == 0
+    table = (out / "results.md").read_text()
+    for row in ["MFCC", "GIM m1", "GIM m2", "V-GIM m1", "V-GIM m2", "random init m1", "supervised m2"]:
+        assert f"| {row} |" in table
+    data = json.loads((out / "results.json").read_text())
+    tasks = {r["task"] for r in data["summary"]}
+    assert tasks == {"syllable", "vowel", "consonant"}
+    syllable = [r for r in data["summary"] if r["task"] == "syllable"]
+    assert all(0 <= r["accuracy_mean"] <= 100 for r in syllable)
+    assert all(r["n_test"] > 400 for r in syllable)  # ~171 held-out words x 3 syllables
+    mfcc = next(r for r in syllable if r["features"] == "MFCC")
+    assert mfcc["accuracy_mean"] > 100 / 9 * 2  # far above chance (9 classes): the pipeline really probes
