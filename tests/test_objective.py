@@ -32,8 +32,12 @@ def reference_infonce(
     return losses / count, correct / count
 
 
+@pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("strategy", ["batch", "same_sequence", "other_sequences", "same_speaker"])
-def test_fast_infonce_matches_reference(strategy: str) -> None:
+def test_fast_infonce_matches_reference(strategy: str, dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vgim.objective.infonce as infonce
+
+    monkeypatch.setattr(infonce, "DENSE_SCORE_LIMIT", 1 << 30 if dense else 0)  # both scoring paths
     torch.manual_seed(1)
     head = InfoNCE(6, 5, n_predictions=3, n_negatives=4, negatives=strategy, max_positions=7)  # type: ignore[arg-type]
     z = torch.randn(3, 20, 6)

@@ -17,6 +17,9 @@ from torch import Tensor, nn
 
 from vgim.config import NegativeStrategy
 
+# Above this many (prediction, frame) pairs the negatives are gathered instead of scored densely.
+DENSE_SCORE_LIMIT = 1 << 22
+
 __all__ = ["InfoNCE", "InfoNCEOutput", "gaussian_kl", "sample_negatives", "candidate_sequences"]
 
 
@@ -156,9 +159,17 @@ class InfoNCE(nn.Module):
         pred = self.W(c[:, ts]).view(n_batch, ts.numel(), n_k, n_ch)  # W_k c_t: [B, P, K, C]
         positive = z[:, target_times]  # z_{t+k}: [B, P, K, C]
         neg_idx = sample_negatives(n_batch, n_time, target_times, self.n_negatives, self.negatives, speakers)
-        negative = z.reshape(n_batch * n_time, n_ch)[neg_idx]  # [B, P, K, N, C]
         pos_logit = (pred * positive).sum(dim=-1, keepdim=True)
-        neg_logit = torch.einsum("bpkc,bpknc->bpkn", pred, negative)
+        z_flat = z.reshape(n_batch * n_time, n_ch)
+        n_rows = pred.numel() // n_ch
+        if n_rows * z_flat.shape[0] <= DENSE_SCORE_LIMIT:
+            # Small problems: score every prediction against every frame with one matmul and pick the
+            # negatives' scores; many tiny gathers and batched products are far slower on a CPU.
+            all_scores = pred.reshape(n_rows, n_ch) @ z_flat.T  # [B * P * K, B * T]
+            neg_logit = all_scores.gather(1, neg_idx.reshape(n_rows, -1)).view(neg_idx.shape)
+        else:
+            negative = z_flat.index_select(0, neg_idx.flatten()).view(*neg_idx.shape, n_ch)  # [B, P, K, N, C]
+            neg_logit = (pred.unsqueeze(3) * negative).sum(dim=-1)
         logits = torch.cat([pos_logit, neg_logit], dim=-1)  # [B, P, K, 1 + N]
         log_prob = F.log_softmax(logits, dim=-1)[..., 0]
         loss_k = -log_prob.mean(dim=(0, 1))
