@@ -7,22 +7,27 @@ What is measured, at ``batch_size`` x ``samples`` of random audio (default 8 x 2
   cases: CPC end to end (preset ``cpc``), GIM with all modules trained at once (preset ``gim``, mode
   ``together``) and GIM module 1 alone (preset ``gim``, mode ``sequential`` with module 0 active, which
   runs module 0 only). ``warmup`` untimed steps come first; the figure is the median of the timed steps.
-- **Peak memory above baseline**, each case in a fresh ``multiprocessing`` *spawn* process so that memory
-  one case freed (but the allocator kept) does not hide the next case's allocations. The baseline is
-  taken once the model, the optimisers and the input batch exist; the peak covers warm-up and timed steps
-  (so Adam's moment buffers, allocated at the first step, count).
+- **Peak memory above baseline**, each case in fresh processes (``forkserver``, else ``spawn``) so that
+  memory one case freed but the allocator kept does not hide the next case's allocations. Before the
+  baseline, one forward + backward on a 1-sequence batch pages in the library code the steps use (else
+  tens of MB of code would count); the baseline is taken after that, once the model, the optimisers and
+  the input batch exist; the peak covers every step after it (so Adam's moment buffers, allocated at the
+  first step, count).
 
   - CUDA: ``torch.cuda.max_memory_allocated() - memory_allocated()`` after ``reset_peak_memory_stats()``
-    (tensor memory only, not the caching allocator's reserve).
+    (tensor memory only, not the caching allocator's reserve), in the timing process.
   - CPU on Linux: resident set size from ``/proc/self/status``. Baseline is ``VmRSS``; writing ``5`` to
     ``/proc/self/clear_refs`` resets the high-water mark ``VmHWM`` to the current RSS, so after the steps
     ``VmHWM - baseline`` is the peak increase. If the reset is refused, ``VmHWM`` may include an earlier
     (pre-baseline) peak, so the figure is an upper bound; the method string says which was used.
+    With glibc's default settings the RSS peak depends on heap fragmentation (freed blocks below the
+    dynamic mmap threshold, up to 32 MiB, stay resident), not only on what is alive: a model doing
+    strictly less work can read higher. So ``peak_bytes`` comes from a second process per case that runs
+    2 steps with the mmap threshold fixed at 128 KiB (``mallopt``), where RSS follows the live data; the
+    timing process's own figure, with default settings, is kept as ``rss_peak_bytes``.
   - CPU without ``/proc``: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` before and after the steps (a
     lower bound: any part of the peak below the pre-step maximum is not seen).
   - Apple MPS: not measured (``None``).
-
-  RSS also counts library code paged in by the first use of an op (tens of MB), so small models read high.
 - **Feature extraction speed**: :meth:`Stack.extract_features` (eval mode, no grad, variational off) of the
   ``gim`` preset on ``feature_seconds`` of random audio, one untimed call then ``feature_reps`` timed
   ones, as a multiple of real time (seconds of audio per second of wall time).
@@ -30,6 +35,10 @@ What is measured, at ``batch_size`` x ``samples`` of random audio (default 8 x 2
   FLOPs = 2 x MACs, forward + backward = 3 x forward, divided by the measured CPC step time, and compared
   with the machine's fp32 ``torch.matmul`` throughput on ``matmul_size`` x ``matmul_size`` matrices
   (``2 n^3`` FLOPs per product) at the same thread count.
+
+The result also records the machine (CPU model, cores, torch version and threads) and, from
+``/proc/stat``, how many cores other processes kept busy meanwhile: timings taken on a busy machine are
+flagged in :func:`format_bench`.
 """
 
 from __future__ import annotations
@@ -55,6 +64,9 @@ from vgim.config import Config, ModelConfig, load_config
 from vgim.model.stack import Stack, n_frames
 
 __all__ = [
+    "CPC",
+    "GIM_ALL",
+    "GIM_ONE",
     "BenchResult",
     "CaseResult",
     "MachineInfo",
@@ -369,6 +381,7 @@ def _run_pass(
     if threads > 0:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
+    torch.set_flush_denormal(True)  # as vgim.train.loop.train does
     torch.manual_seed(0)
     stack = Stack(cfg.model).to(dev)
     objective = Objective(stack, cfg.objective).to(dev)
@@ -467,7 +480,10 @@ def _isolated_pass(kwargs: dict[str, Any], name: str, on_step: Callable[[int, fl
                 try:  # the last message may have landed just as the process ended
                     kind, payload = messages.get(timeout=2.0)
                 except queue.Empty:
-                    raise RuntimeError(f"benchmark case {name!r} died (exit code {proc.exitcode})") from None
+                    raise RuntimeError(
+                        f"benchmark case {name!r} died (exit code {proc.exitcode}). Its process re-imports the "
+                        "main script: in a script, call the bench under `if __name__ == '__main__':`"
+                    ) from None
             if kind == "step":
                 if on_step is not None:
                     on_step(*payload)
@@ -595,7 +611,8 @@ def measure_features(
 
 
 def measure_matmul(n: int = 2048, reps: int = 5, device: str = "auto") -> float:
-    """fp32 ``torch.matmul`` throughput of ``n x n`` by ``n x n`` in FLOP/s (``2 n^3`` per product)."""
+    """fp32 ``torch.matmul`` throughput of ``n x n`` by ``n x n`` in FLOP/s (``2 n^3`` per product), from
+    the fastest of ``reps`` timed products after one untimed one."""
     from vgim.train.loop import resolve_device
 
     dev = resolve_device(device)
@@ -692,6 +709,9 @@ def run_bench(
     ``cpc_preset`` / ``gim_preset`` (preset names or Configs) replace the paper architecture, e.g. with a
     tiny model in tests. ``threads > 0`` sets torch's intra-op threads for every measurement (this
     process's setting is restored afterwards); 0 keeps torch's default.
+
+    The training cases run in child processes, which (as with any ``multiprocessing`` spawn or forkserver
+    start) re-import the main script: call this under ``if __name__ == "__main__":`` in a script.
     """
     from tqdm.auto import tqdm
 
@@ -799,18 +819,20 @@ def format_bench(result: BenchResult) -> str:
         f"batch {result.batch_size} x {result.samples} samples of random audio; "
         f"{result.warmup} warm-up step(s), then the median of the timed steps",
         "",
-        f"{'case':<20} {'config':<8} {'mode':<11} {'s/step':>8} {'min':>7} {'max':>7} {'steps':>5} "
-        f"{'peak above baseline':>20} {'trained params':>15}",
+        f"{'case':<20} {'config':<8} {'mode':<11} {'s/step':>7} {'min':>7} {'max':>7} {'steps':>5} "
+        f"{'peak':>9} {'peak RSS, default malloc':>25} {'trained params':>15}",
     ]
     for c in result.cases:
         lines.append(
-            f"{c.name:<20} {c.config:<8} {c.mode:<11} {c.seconds_per_step:>8.3f} {min(c.step_seconds):>7.3f} "
-            f"{max(c.step_seconds):>7.3f} {len(c.step_seconds):>5} {_mib(c.peak_bytes):>20} "
-            f"{c.trained_parameters:>15,}"
+            f"{c.name:<20} {c.config:<8} {c.mode:<11} {c.seconds_per_step:>7.3f} {min(c.step_seconds):>7.3f} "
+            f"{max(c.step_seconds):>7.3f} {len(c.step_seconds):>5} {_mib(c.peak_bytes):>9} "
+            f"{_mib(c.rss_peak_bytes):>25} {c.trained_parameters:>15,}"
         )
     methods = sorted({c.memory_method for c in result.cases})
     lines += [
-        f"memory: {'; '.join(methods)}; each case in a fresh process, baseline = model + optimisers + batch built",
+        f"peak: above the baseline (model + optimisers + batch built), each case in fresh processes; "
+        f"{'; '.join(methods)}",
+        "peak RSS, default malloc: the same in the timing process, with glibc's default (caching) settings",
         "",
         f"feature extraction (gim, eval, {result.feature_seconds:g} s of audio): "
         f"{result.feature_realtime:.1f} x real time ({result.feature_call_seconds:.3f} s per call)",
