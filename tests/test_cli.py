@@ -94,8 +94,12 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "4", "--quiet"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "4", "--report-steps", "3", "--quiet"]) == 0
     out = capsys.readouterr().out
+    for run in ["vgim-small", "gim-small"]:  # the demo ends with a report page per run and prints its path
+        index = tmp_path / "demo" / run / "report" / "index.html"
+        assert index.stat().st_size > 0
+        assert f"{index}" in out
     results = (tmp_path / "demo" / "results.md").read_text()
     for row in ["MFCC", "random init m1", "V-GIM m1", "V-GIM m2", "GIM m1", "GIM m2"]:
         assert f"| {row} |" in results
@@ -104,4 +108,4 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert task in results.splitlines()[2]
     assert (tmp_path / "demo" / "results.json").exists()
     # a second run finds both models finished and only re-probes
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "4", "--quiet"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "4", "--no-report", "--quiet"]) == 0

@@ -35,12 +35,21 @@ def _train(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from vgim.demo import run_demo
 
-    result = run_demo(args.out, steps=args.steps, seed=args.seed, progress=not args.quiet)
+    result = run_demo(
+        args.out,
+        steps=args.steps,
+        seed=args.seed,
+        progress=not args.quiet,
+        report=not args.no_report,
+        report_decoder_steps=args.report_steps,
+    )
     print()
     print(result.table)
     print()
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items()))
     print(f"outputs: {result.out_dir}/results.md, {result.out_dir}/results.json, run directories in {result.out_dir}/")
+    for name, index in result.reports.items():
+        print(f"report ({name}): {index}")
     return 0
 
 
@@ -184,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=int, default=None, help="training steps per model (default: the presets')")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--quiet", action="store_true")
+    d.add_argument("--no-report", action="store_true", help="skip the report pages")
+    d.add_argument("--report-steps", type=int, default=400, help="decoder training steps for the reports")
     d.set_defaults(func=_demo)
 
     pr = sub.add_parser("probe", help="linear probes of every module of one or more runs, with baselines")

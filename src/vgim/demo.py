@@ -1,8 +1,10 @@
 """The main job: synthesise the embedded corpus, train a small V-GIM and a small GIM, probe every module.
 
 ``vgim demo`` writes ``<out>/vgim-small`` and ``<out>/gim-small`` (run directories), and
-``<out>/results.md`` / ``<out>/results.json`` (the probe table with the MFCC and random-init baselines).
-Re-running it resumes unfinished runs and skips finished ones.
+``<out>/results.md`` / ``<out>/results.json`` (the probe table with the MFCC and random-init baselines),
+then a report page per run (``<out>/<run>/report/index.html``: training curves, probes, t-SNE maps,
+reconstructions with audio, traversals, activations, diagnostics; see :func:`vgim.report.build_report`).
+Re-running it resumes unfinished runs and skips finished ones (and finished decoders).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class DemoResult:
     results: list[ProbeResult]
     table: str
     seconds: dict[str, float] = field(default_factory=dict)
+    reports: dict[str, Path] = field(default_factory=dict)
+    """Model name -> the ``index.html`` of its report (empty when ``report=False``)."""
 
 
 def run_demo(
@@ -43,8 +47,14 @@ def run_demo(
     seed: int = 0,
     overrides: list[str] | None = None,
     progress: bool = True,
+    report: bool = True,
+    report_decoder_steps: int = 400,
 ) -> DemoResult:
-    """Run the whole demo; ``steps`` overrides each model's training budget (the presets' by default)."""
+    """Run the whole demo; ``steps`` overrides each model's training budget (the presets' by default).
+
+    With ``report`` (the default) each run ends with its report page, whose per-module decoders train
+    for ``report_decoder_steps`` steps.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
@@ -84,4 +94,17 @@ def run_demo(
     (out / "results.json").write_text(
         json.dumps({"results": results_to_json(results), "seconds": seconds}, indent=2) + "\n"
     )
-    return DemoResult(out_dir=out, results=results, table=table, seconds=seconds)
+    reports: dict[str, Path] = {}
+    if report:
+        from vgim.report import build_report
+
+        for name, preset in DEMO_MODELS.items():
+            t3 = time.perf_counter()
+            reports[name] = build_report(
+                out / preset, corpus=corpus, decoder_steps=report_decoder_steps, progress=progress, seed=seed
+            )
+            seconds[f"report {preset}"] = time.perf_counter() - t3
+        (out / "results.json").write_text(
+            json.dumps({"results": results_to_json(results), "seconds": seconds}, indent=2) + "\n"
+        )
+    return DemoResult(out_dir=out, results=results, table=table, seconds=seconds, reports=reports)
