@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vgim.evaluate.baselines import MFCC_FRAMES, mfcc_features, mfcc_frames
-from vgim.evaluate.pooling import FrameInfo, pool_segments, pool_utterance, segment_frame_ranges
+from vgim.evaluate.pooling import FrameInfo, pool_segments, pool_utterance, pooled_dim, segment_frame_ranges
 from vgim.evaluate.probes import (
     DEFAULT_TASKS,
     ProbeResult,
@@ -48,12 +48,23 @@ def test_pool_utterance_modes() -> None:
     np.testing.assert_allclose(pool_utterance(x, "max"), [3.0, 4.0])
     np.testing.assert_allclose(pool_utterance(x, "last"), [2.0, 2.0])
     np.testing.assert_allclose(pool_utterance(x, "meanstd"), [2.0, 2.0, np.sqrt(2 / 3), np.sqrt(8 / 3)])
+    np.testing.assert_allclose(pool_utterance(x, "thirds"), [1.0, 4.0, 3.0, 0.0, 2.0, 2.0])
     with pytest.raises(ValueError, match="unknown pooling mode"):
         pool_utterance(x, "median")
     with pytest.raises(ValueError, match="2-D"):
         pool_utterance(np.zeros(5), "mean")
     with pytest.raises(ValueError, match="no frames"):
         pool_utterance(np.zeros((0, 3)), "mean")
+
+
+def test_pool_segments_thirds() -> None:
+    x = np.arange(14, dtype=np.float64)[:, None] * np.array([[1.0, -1.0]])  # frame t holds (t, -t)
+    frames = FrameInfo(hop=1, offset=0, receptive_field=1)
+    # 7 frames 0..6 cut at 2 and 4: means of [0, 1], [2, 3], [4, 5, 6]; 2 frames 10, 11: parts [10], [10], [11]
+    got = pool_segments(x, frames, [(0, 7), (10, 12)], "thirds")
+    np.testing.assert_allclose(got[0], [0.5, -0.5, 2.5, -2.5, 5.0, -5.0])
+    np.testing.assert_allclose(got[1], [10.0, -10.0, 10.0, -10.0, 11.0, -11.0])
+    assert pooled_dim(2, "thirds") == 6
 
 
 def test_pool_segments_selects_frames_whose_centres_lie_in_segment() -> None:

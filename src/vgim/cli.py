@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from vgim.config import ConfigError
+from vgim.evaluate.pooling import POOL_MODES
 
 log = logging.getLogger("vgim")
 
@@ -204,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--label-pattern", default="", help="regex with named groups matched on file stems")
     pr.add_argument("--train-split", default="train")
     pr.add_argument("--test-split", default="test")
-    pr.add_argument("--pool", default="mean", choices=["mean", "max", "last", "meanstd"])
+    pr.add_argument("--pool", default="mean", choices=list(POOL_MODES))
     pr.add_argument("--no-baselines", action="store_true")
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--out", default="", help="write the results as JSON here")
@@ -247,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--steps", type=int, default=None, help="training steps per model (default: the presets')")
     ex.add_argument("--gim", default="gim-thesis", help="preset for the GIM row")
     ex.add_argument("--vgim", default="vgim-thesis", help="preset for the V-GIM row")
-    ex.add_argument("--pool", default="mean", choices=["mean", "max", "last", "meanstd"])
+    ex.add_argument("--pool", default="mean", choices=list(POOL_MODES))
     ex.add_argument("--quick", action="store_true", help="one seed, 100 steps: a smoke test")
     ex.add_argument("--quiet", action="store_true")
     ex.set_defaults(func=_experiment)

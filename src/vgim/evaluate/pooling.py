@@ -26,7 +26,7 @@ __all__ = [
     "segment_frame_ranges",
 ]
 
-PoolMode = Literal["mean", "max", "last", "meanstd"]
+PoolMode = Literal["mean", "max", "last", "meanstd", "thirds"]
 POOL_MODES: tuple[str, ...] = get_args(PoolMode)
 
 
@@ -49,7 +49,7 @@ def _check_mode(mode: str) -> None:
 def pooled_dim(channels: int, mode: str) -> int:
     """Output dimension ``C'`` of pooling ``channels`` channels with ``mode``."""
     _check_mode(mode)
-    return 2 * channels if mode == "meanstd" else channels
+    return {"meanstd": 2 * channels, "thirds": 3 * channels}.get(mode, channels)
 
 
 def pool_utterance(features: np.ndarray, mode: str = "mean") -> np.ndarray:
@@ -59,13 +59,15 @@ def pool_utterance(features: np.ndarray, mode: str = "mean") -> np.ndarray:
     ----------
     features : np.ndarray
         ``[T, C]`` frame-level features, ``T >= 1``.
-    mode : {"mean", "max", "last", "meanstd"}
-        ``"meanstd"`` concatenates the mean and the (population) standard deviation.
+    mode : {"mean", "max", "last", "meanstd", "thirds"}
+        ``"meanstd"`` concatenates the mean and the (population) standard deviation; ``"thirds"``
+        concatenates the means of the first, middle and last third of the frames (so a linear probe
+        sees the order of events, e.g. a consonant's onset before its vowel).
 
     Returns
     -------
     np.ndarray
-        ``[C]`` (``[2C]`` for ``"meanstd"``), same floating dtype as ``features``.
+        ``[C]`` (``[2C]`` for ``"meanstd"``, ``[3C]`` for ``"thirds"``), same floating dtype as ``features``.
 
     Raises
     ------
@@ -80,6 +82,8 @@ def pool_utterance(features: np.ndarray, mode: str = "mean") -> np.ndarray:
         return x.max(axis=0)
     if mode == "last":
         return x[-1].copy()
+    if mode == "thirds":
+        return pool_segments(x, FrameInfo(hop=1, offset=0, receptive_field=1), [(0, x.shape[0])], "thirds")[0]
     return np.concatenate([x.mean(axis=0), x.std(axis=0)])
 
 
@@ -152,13 +156,15 @@ def pool_segments(
         Frame geometry of ``features``.
     segments : sequence of (int, int)
         ``[S]`` ``(start, end)`` sample indices, end exclusive.
-    mode : {"mean", "max", "last", "meanstd"}
-        Pooling within a segment (see :func:`pool_utterance`).
+    mode : {"mean", "max", "last", "meanstd", "thirds"}
+        Pooling within a segment (see :func:`pool_utterance`). For ``"thirds"`` the segment's
+        ``n`` frames are cut at ``floor(n/3)`` and ``floor(2n/3)``; a part left empty (``n < 3``)
+        takes the frame where it starts, clipped to the segment.
 
     Returns
     -------
     np.ndarray
-        ``[S, C']`` with ``C' = C`` (``2C`` for ``"meanstd"``), same floating dtype as
+        ``[S, C']`` with ``C' = C`` (``2C`` for ``"meanstd"``, ``3C`` for ``"thirds"``), same floating dtype as
         ``features``; ``[0, C']`` for no segments.
 
     Raises
@@ -185,6 +191,14 @@ def pool_segments(
     xc = x.astype(np.float64) - centre
     count = (hi - lo).astype(np.float64)[:, None]
     csum = np.concatenate([np.zeros((1, channels)), np.cumsum(xc, axis=0)])
+    if mode == "thirds":
+        n = hi - lo
+        parts = []
+        for j in range(3):
+            plo = np.minimum(lo + (j * n) // 3, hi - 1)
+            phi = np.maximum(lo + ((j + 1) * n) // 3, plo + 1)
+            parts.append((csum[phi] - csum[plo]) / (phi - plo)[:, None] + centre)
+        return np.concatenate(parts, axis=1).astype(x.dtype)
     mean_c = (csum[hi] - csum[lo]) / count
     mean = (mean_c + centre).astype(x.dtype)
     if mode == "mean":

@@ -248,7 +248,7 @@ def pool_features(
         ``[U]`` segments per utterance; only used (and required) for ``level="segment"``.
     level : {"utterance", "segment"}
         One example per utterance or per segment.
-    pool : {"mean", "max", "last", "meanstd"}
+    pool : {"mean", "max", "last", "meanstd", "thirds"}
         Pooling mode.
 
     Returns
@@ -365,7 +365,7 @@ def probe_dataset(
         ``"utterance"``: one example per utterance, label ``labels[u][task]``.
         ``"segment"``: one example per segment, labels from ``labels[u][task]``
         split on ``"-"`` (e.g. ``"ba-di-gu"`` -> ``ba``, ``di``, ``gu``).
-    pool : {"mean", "max", "last", "meanstd"}
+    pool : {"mean", "max", "last", "meanstd", "thirds"}
         Pooling mode.
 
     Returns
@@ -450,7 +450,7 @@ def run_probes(
         Syllable segments of the train / test utterances.
     tasks : sequence of ProbeTask
         Tasks to run (default :data:`DEFAULT_TASKS`).
-    pool : {"mean", "max", "last", "meanstd"}
+    pool : {"mean", "max", "last", "meanstd", "thirds"}
         Pooling mode.
     seed, c, max_iter
         Passed to :func:`linear_probe`.

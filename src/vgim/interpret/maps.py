@@ -188,7 +188,7 @@ def pooled_examples(
         Labels and syllable segments.
     task : ProbeTask
         Which label and level (``"segment"``: one example per syllable; ``"utterance"``: per utterance).
-    pool : {"mean", "max", "last", "meanstd"}
+    pool : {"mean", "max", "last", "meanstd", "thirds"}
         Pooling mode.
 
     Returns
