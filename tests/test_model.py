@@ -133,3 +133,31 @@ def test_chunked_extraction_equals_whole(preset: str) -> None:
         for a, b in zip(whole, chunked, strict=True):
             assert a.shape == b.shape
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_layer_norm_normalises_each_frame_before_the_relu() -> None:
+    import dataclasses
+
+    from vgim.config import ConfigError, LayerSpec, ModelConfig, validate
+
+    layers = [LayerSpec("conv", 16, 10, 5, 2, norm="layer"), LayerSpec("conv", 16, 4, 2, 1)]
+    cfg = ModelConfig(layers=layers, modules=[1, 1])
+    stack = Stack(cfg).eval()
+    conv = stack.blocks[0].encoder[0]
+    assert isinstance(conv.norm, torch.nn.LayerNorm) and stack.blocks[1].encoder[0].norm is None
+    # a quiet and a loud copy of the same sound give the same first-layer output (the norm removes scale;
+    # exactly so without the convolution's bias)
+    x = torch.randn(1, 1, 2000)
+    with torch.no_grad():
+        conv.conv.bias.zero_()
+        pre = conv.conv(torch.cat([x, 100 * x]))
+        out = conv(torch.cat([x, 100 * x]))
+    torch.testing.assert_close(out[0], out[1], rtol=1e-3, atol=1e-3)
+    frames = pre.transpose(1, 2)
+    expected = torch.relu(
+        (frames - frames.mean(-1, keepdim=True)) / torch.sqrt(frames.var(-1, unbiased=False, keepdim=True) + 1e-5)
+    )
+    torch.testing.assert_close(out, expected.transpose(1, 2), rtol=1e-4, atol=1e-4)
+    bad = dataclasses.replace(cfg, layers=[LayerSpec("maxpool", 16, 2, 2, norm="layer"), layers[1]])
+    with pytest.raises(ConfigError, match="norm='layer' applies to conv layers only"):
+        validate(dataclasses.replace(load_config("gim-small"), model=bad))

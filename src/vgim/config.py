@@ -25,7 +25,10 @@ TrainMode = Literal["together", "sequential", "end_to_end"]
 class LayerSpec:
     """One layer of the encoder.
 
-    ``conv``: Conv1d(kernel, stride, padding) to ``channels`` followed by ReLU.
+    ``conv``: Conv1d(kernel, stride, padding) to ``channels`` followed by ReLU; with ``norm = "layer"``
+    each frame's channels are layer-normalised between the convolution and the ReLU (the channel-wise
+    normalisation of Riviere et al. 2020, "Unsupervised pretraining transfers well across languages"),
+    so quiet frames (a consonant's burst) reach the next layer at the scale of loud ones (a vowel).
     ``maxpool``: MaxPool1d(kernel, stride); channels unchanged.
     ``gru``: a unidirectional GRU with ``channels`` hidden units (the autoregressive ``g_ar``).
     """
@@ -35,6 +38,7 @@ class LayerSpec:
     kernel: int = 1
     stride: int = 1
     padding: int = 0
+    norm: Literal["none", "layer"] = "none"
 
 
 @dataclass
@@ -270,6 +274,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"model.layers[{i}]: a GRU must be the last layer of its module")
         if layer.kind in ("conv", "maxpool") and (layer.kernel < 1 or layer.stride < 1 or layer.padding < 0):
             raise ConfigError(f"model.layers[{i}]: kernel and stride must be >= 1 and padding >= 0")
+        if layer.norm != "none" and layer.kind != "conv":
+            raise ConfigError(f"model.layers[{i}]: norm={layer.norm!r} applies to conv layers only")
         if layer.channels < 1:
             raise ConfigError(f"model.layers[{i}]: channels must be >= 1")
     o = cfg.objective

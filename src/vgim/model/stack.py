@@ -77,9 +77,13 @@ class _Conv(nn.Module):
     def __init__(self, spec: LayerSpec, in_channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv1d(in_channels, spec.channels, spec.kernel, spec.stride, spec.padding)
+        self.norm = nn.LayerNorm(spec.channels) if spec.norm == "layer" else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.relu(self.conv(x))
+        x = self.conv(x)
+        if self.norm is not None:  # over the channels of each frame: [B, C, T] -> [B, T, C] and back
+            x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        return torch.relu(x)
 
 
 class GIMModule(nn.Module):
