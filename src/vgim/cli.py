@@ -135,6 +135,7 @@ def _experiment(args: argparse.Namespace) -> int:
         steps=steps,
         supervised_steps=100 if args.quick else 1500,
         pool=args.pool,
+        jobs=args.jobs,
         progress=not args.quiet,
     )
     print(result.table)
@@ -249,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--gim", default="gim-thesis", help="preset for the GIM row")
     ex.add_argument("--vgim", default="vgim-thesis", help="preset for the V-GIM row")
     ex.add_argument("--pool", default="mean", choices=list(POOL_MODES))
+    ex.add_argument("--jobs", type=int, default=2, help="worker processes training the runs (1: in this process)")
     ex.add_argument("--quick", action="store_true", help="one seed, 100 steps: a smoke test")
     ex.add_argument("--quiet", action="store_true")
     ex.set_defaults(func=_experiment)
