@@ -129,7 +129,7 @@ def _experiment(args: argparse.Namespace) -> int:
     models: dict[str, str | tuple[str, list[str]]] = {"GIM": args.gim, "V-GIM": args.vgim}
     result = run_thesis_experiment(
         (corpus.subset("train"), corpus.subset("test")),
-        args.out,
+        args.out or "runs/thesis",
         seeds=seeds,
         models=models,
         steps=steps,
@@ -140,6 +140,29 @@ def _experiment(args: argparse.Namespace) -> int:
     )
     print(result.table)
     print(f"outputs: {result.out_dir}/results.md, {result.out_dir}/results.json ({result.seconds['total']:.0f} s)")
+    return 0
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from vgim.data.thesis import find_thesis_corpus, load_thesis_corpus
+    from vgim.experiments.ablation import run_ablation
+
+    root = args.corpus or find_thesis_corpus()
+    if root is None:
+        raise FileNotFoundError(
+            "thesis corpus not found: pass --corpus DIR (the folder holding train/ and test/) or set VGIM_THESIS_CORPUS"
+        )
+    corpus = load_thesis_corpus(root, progress=not args.quiet)
+    out = args.out or "runs/ablation"
+    text = run_ablation(
+        (corpus.subset("train"), corpus.subset("test")),
+        out,
+        steps=args.steps,
+        jobs=args.jobs,
+        progress=not args.quiet,
+    )
+    print(text)
+    print(f"outputs: {out}/ablation.md, {out}/ablation.json")
     return 0
 
 
@@ -242,9 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     sg.set_defaults(func=_segment)
 
     ex = sub.add_parser("experiment", help="reproducible studies")
-    ex.add_argument("name", choices=["thesis"], help="thesis: GIM and V-GIM on the thesis corpus, probed per syllable")
+    ex.add_argument(
+        "name",
+        choices=["thesis", "ablation"],
+        help="thesis: GIM and V-GIM on the thesis corpus, probed per syllable; ablation: what improves GIM there",
+    )
     ex.add_argument("--corpus", default="", help="thesis corpus folder (default: found beside the checkout)")
-    ex.add_argument("--out", default="runs/thesis")
+    ex.add_argument("--out", default=None, help="default: runs/thesis or runs/ablation")
     ex.add_argument("--seeds", type=int, default=5)
     ex.add_argument("--steps", type=int, default=None, help="training steps per model (default: the presets')")
     ex.add_argument("--gim", default="gim-thesis", help="preset for the GIM row")
@@ -253,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--jobs", type=int, default=2, help="worker processes training the runs (1: in this process)")
     ex.add_argument("--quick", action="store_true", help="one seed, 100 steps: a smoke test")
     ex.add_argument("--quiet", action="store_true")
-    ex.set_defaults(func=_experiment)
+    ex.set_defaults(func=lambda a: _ablation(a) if a.name == "ablation" else _experiment(a))
 
     dc = sub.add_parser("decode", help="train a decoder per module of a run and measure reconstructions")
     dc.add_argument("run")

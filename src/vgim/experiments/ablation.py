@@ -1,0 +1,175 @@
+"""What makes GIM beat MFCC on the thesis corpus: one change at a time, from the thesis's setting.
+
+``vgim experiment ablation`` trains every :data:`ABLATION` variant once (seed 0) on the training words of
+the thesis corpus and probes every module per syllable on the held-out words, with mean and with
+mean+std pooling, next to MFCC. It writes ``ablation.md`` and ``ablation.json``. Finished runs in the
+output folder are reused when their config is the one the variant asks for (else it stops with an
+error rather than mix configs). The test words are never used for training or for choosing a variant's
+settings beyond this table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import vgim
+from vgim.config import Config, config_from_dict, load_config
+from vgim.data.corpus import AudioCorpus
+from vgim.evaluate.evaluation import EvaluationSplit, mfcc_feature_set, model_feature_sets
+from vgim.evaluate.probes import FeatureSet, ProbeResult, results_table, results_to_json, run_probes
+from vgim.experiments.thesis import THESIS_TASKS
+from vgim.train.loop import CHECKPOINT, batches_from_corpus, train
+
+__all__ = ["ABLATION", "Variant", "run_ablation", "variant_config"]
+
+log = logging.getLogger("vgim")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A preset plus changes: typed ``overrides`` and, for the layers, a common ``width`` (channels of every
+    conv/GRU layer), ``norm`` for every conv layer, and ``modules`` (layers per module; the layers beyond
+    their sum are dropped)."""
+
+    name: str
+    preset: str
+    overrides: tuple[str, ...] = ()
+    width: int | None = None
+    norm: Literal["none", "layer"] | None = None
+    modules: tuple[int, ...] | None = None
+
+
+_SMALL = ("data.crop_samples=10240",)
+_SAME = ('objective.negatives="same_sequence"',)
+_K3 = ("objective.n_predictions=3",)
+
+#: The variants, each one change from the row before it (the first three from the thesis setting).
+ABLATION: tuple[Variant, ...] = (
+    Variant("thesis GIM", "gim-thesis", ("train.steps=1500",)),
+    Variant("thesis GIM, K=4", "gim-thesis", ("train.steps=1500", "objective.n_predictions=4")),
+    Variant("thesis GIM, lr 1e-3", "gim-thesis", ("train.steps=1500", "train.lr=1e-3")),
+    Variant("64 ch, 10 ms frames, GRU", "gim-small", _SMALL),
+    Variant("+ same-sequence negatives", "gim-small", _SMALL + _SAME),
+    Variant("+ channel LayerNorm", "gim-small", _SMALL + _SAME, norm="layer"),
+    Variant("+ K=3", "gim-small", _SMALL + _SAME + ("objective.n_predictions=3",), norm="layer"),
+    Variant(
+        "+ no GRU (modules 3, 2)",
+        "gim-small",
+        _SMALL + _SAME + ("objective.n_predictions=3",),
+        norm="layer",
+        modules=(3, 2),
+    ),
+)
+
+
+def _slug(name: str) -> str:
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in name.lower()).split())
+
+
+def variant_config(variant: Variant, seed: int = 0, steps: int | None = None) -> Config:
+    """The resolved config of ``variant`` (one torch thread: runs train side by side)."""
+    extra = [*variant.overrides, "train.threads=1", f"train.seed={seed}"]
+    if steps is not None:
+        extra.append(f"train.steps={steps}")
+    cfg = load_config(variant.preset, extra)
+    layers = list(cfg.model.layers)
+    modules = list(variant.modules) if variant.modules is not None else list(cfg.model.modules)
+    layers = layers[: sum(modules)]
+    if variant.width is not None:
+        layers = [ly if ly.kind == "maxpool" else dataclasses.replace(ly, channels=variant.width) for ly in layers]
+    if variant.norm is not None:
+        layers = [dataclasses.replace(ly, norm=variant.norm) if ly.kind == "conv" else ly for ly in layers]
+    model = dataclasses.replace(cfg.model, layers=layers, modules=modules)
+    return dataclasses.replace(cfg, name=_slug(variant.name), model=model)
+
+
+def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cfg.items() if k != "name"}
+
+
+def _train_variant(cfg: Config, run_dir: Path, corpus: AudioCorpus) -> None:
+    saved = run_dir / "config.json"
+    # through the dataclasses, so that fields added since the run was saved take their defaults
+    if saved.exists() and _comparable(json.loads(config_from_dict(json.loads(saved.read_text())).to_json())) != (
+        _comparable(json.loads(cfg.to_json()))
+    ):
+        raise ValueError(f"{run_dir} holds a run with another config than variant {cfg.name!r}: use another --out")
+    if (run_dir / "export" / "model.safetensors").exists():
+        return
+    resume = (run_dir / CHECKPOINT).exists()
+    train(cfg, run_dir, batches=batches_from_corpus(cfg, corpus), resume=resume, progress=False)
+
+
+def run_ablation(
+    corpus: tuple[AudioCorpus, AudioCorpus],
+    out_dir: str | Path = "runs/ablation",
+    *,
+    variants: Sequence[Variant] = ABLATION,
+    seed: int = 0,
+    steps: int | None = None,
+    pools: Sequence[str] = ("mean", "meanstd"),
+    jobs: int = 2,
+    progress: bool = True,
+) -> str:
+    """Train (``jobs`` processes) and probe every variant; write and return the Markdown table."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    split = EvaluationSplit(*corpus)
+    t0 = time.perf_counter()
+    runs = [(v, variant_config(v, seed, steps), out / _slug(v.name)) for v in variants]
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=mp.get_context(method)) as pool:
+        futures = {pool.submit(_train_variant, cfg, run_dir, split.train): v.name for v, cfg, run_dir in runs}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="training variants", disable=not progress):
+            future.result()
+            log.info("trained %s", futures[future])
+    train_seconds = time.perf_counter() - t0
+    sets: dict[str, FeatureSet] = dict(mfcc_feature_set(split))
+    for v, _, run_dir in runs:
+        sets |= model_feature_sets(vgim.load(run_dir), split, v.name)
+    labels = [u.labels for u in split.train.utterances], [u.segments for u in split.train.utterances]
+    test = [u.labels for u in split.test.utterances], [u.segments for u in split.test.utterances]
+    results: dict[str, list[ProbeResult]] = {}
+    parts = [
+        f"Ablation on the thesis corpus: each variant trained once (seed {seed}) on the {len(split.train)} "
+        f"training words; linear probe per syllable, fitted on the training words' syllables and scored on "
+        f"the {len(split.test)} held-out words' syllables. Accuracy (%). Produced by `vgim experiment ablation`.\n"
+    ]
+    for mode in pools:
+        results[mode] = run_probes(sets, labels[0], labels[1], test[0], test[1], THESIS_TASKS, seed=seed, pool=mode)
+        parts.append(f"\nPooling `{mode}`:\n\n" + results_table(results[mode], "accuracy") + "\n")
+    parts.append("\nVariants (each adds its change to the row above it, from `64 ch` on):\n")
+    for v, cfg, _ in runs:
+        detail = ", ".join(
+            [f"preset `{v.preset}`", *(f"`{o}`" for o in v.overrides)]
+            + ([f"width {v.width}"] if v.width else [])
+            + ([f"norm `{v.norm}`"] if v.norm else [])
+            + ([f"modules {list(v.modules)}"] if v.modules else [])
+        )
+        parts.append(f"- **{v.name}**: {detail}; {cfg.train.steps} steps")
+    text = "\n".join(parts) + "\n"
+    (out / "ablation.md").write_text(text)
+    (out / "ablation.json").write_text(
+        json.dumps(
+            {
+                "results": {mode: results_to_json(r) for mode, r in results.items()},
+                "variants": [dataclasses.asdict(v) for v in variants],
+                "seconds": {"train": train_seconds, "total": time.perf_counter() - t0},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return text
