@@ -6,9 +6,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vgim.config import ConfigError
 from vgim.evaluate.pooling import POOL_MODES
+
+if TYPE_CHECKING:
+    from vgim.data.corpus import AudioCorpus
 
 log = logging.getLogger("vgim")
 
@@ -114,9 +118,9 @@ def _segment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _experiment(args: argparse.Namespace) -> int:
+def _thesis_corpus(args: argparse.Namespace) -> AudioCorpus:
+    """The segmented thesis corpus from ``--corpus`` or found beside the checkout."""
     from vgim.data.thesis import find_thesis_corpus, load_thesis_corpus
-    from vgim.experiments.thesis import run_thesis_experiment
 
     root = args.corpus or find_thesis_corpus()
     if root is None:
@@ -124,6 +128,13 @@ def _experiment(args: argparse.Namespace) -> int:
             "thesis corpus not found: pass --corpus DIR (the folder holding train/ and test/) or set VGIM_THESIS_CORPUS"
         )
     corpus = load_thesis_corpus(root, progress=not args.quiet)
+    return corpus
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from vgim.experiments.thesis import run_thesis_experiment
+
+    corpus = _thesis_corpus(args)
     seeds = [0] if args.quick else list(range(args.seeds))
     steps = args.steps if args.steps is not None else (100 if args.quick else None)
     models: dict[str, str | tuple[str, list[str]]] = {"GIM": args.gim, "V-GIM": args.vgim}
@@ -144,15 +155,9 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def _ablation(args: argparse.Namespace) -> int:
-    from vgim.data.thesis import find_thesis_corpus, load_thesis_corpus
     from vgim.experiments.ablation import run_ablation
 
-    root = args.corpus or find_thesis_corpus()
-    if root is None:
-        raise FileNotFoundError(
-            "thesis corpus not found: pass --corpus DIR (the folder holding train/ and test/) or set VGIM_THESIS_CORPUS"
-        )
-    corpus = load_thesis_corpus(root, progress=not args.quiet)
+    corpus = _thesis_corpus(args)
     out = args.out or "runs/ablation"
     text = run_ablation(
         (corpus.subset("train"), corpus.subset("test")),
