@@ -50,7 +50,8 @@ _SMALL = ("data.crop_samples=10240",)
 _SAME = ('objective.negatives="same_sequence"',)
 _K3 = ("objective.n_predictions=3",)
 
-#: The variants, each one change from the row before it (the first three from the thesis setting).
+#: The variants: the first three change one thing of the thesis setting; from "64 ch" on each row adds its
+#: change to the row above it, up to "+ K=3"; the last three each add one change to "+ K=3".
 ABLATION: tuple[Variant, ...] = (
     Variant("thesis GIM", "gim-thesis", ("train.steps=1500",)),
     Variant("thesis GIM, K=4", "gim-thesis", ("train.steps=1500", "objective.n_predictions=4")),
@@ -150,7 +151,7 @@ def run_ablation(
     for mode in pools:
         results[mode] = run_probes(sets, labels[0], labels[1], test[0], test[1], THESIS_TASKS, seed=seed, pool=mode)
         parts.append(f"\nPooling `{mode}`:\n\n" + results_table(results[mode], "accuracy") + "\n")
-    parts.append("\nVariants (each adds its change to the row above it, from `64 ch` on):\n")
+    parts.append("\nThe full settings of each variant:\n")
     for v, cfg, _ in runs:
         detail = ", ".join(
             [f"preset `{v.preset}`", *(f"`{o}`" for o in v.overrides)]
