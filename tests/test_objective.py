@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vgim.objective import InfoNCE, gaussian_kl, sample_negatives
+from vgim.objective.infonce import sample_shared_negatives
 
 
 def reference_infonce(
@@ -32,14 +33,17 @@ def reference_infonce(
     return losses / count, correct / count
 
 
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("strategy", ["batch", "same_sequence", "other_sequences", "same_speaker"])
-def test_fast_infonce_matches_reference(strategy: str, dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_infonce_matches_reference(
+    strategy: str, dense: bool, shared: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import vgim.objective.infonce as infonce
 
     monkeypatch.setattr(infonce, "DENSE_SCORE_LIMIT", 1 << 30 if dense else 0)  # both scoring paths
     torch.manual_seed(1)
-    head = InfoNCE(6, 5, n_predictions=3, n_negatives=4, negatives=strategy, max_positions=7)  # type: ignore[arg-type]
+    head = InfoNCE(6, 5, n_predictions=3, n_negatives=4, negatives=strategy, max_positions=7, share_negatives=shared)  # type: ignore[arg-type]
     z = torch.randn(3, 20, 6)
     c = torch.randn(3, 20, 5)
     speakers = torch.tensor([0, 1, 0])
@@ -49,6 +53,8 @@ def test_fast_infonce_matches_reference(strategy: str, dense: bool, monkeypatch:
     torch.testing.assert_close(out.accuracy_k, ref_acc)
     torch.testing.assert_close(out.mi_bound_k, math.log(5) - ref_loss, rtol=1e-5, atol=1e-5)
     assert out.positions.numel() == 7
+    if shared:  # one draw per position, the same for every k
+        assert torch.equal(out.negatives, out.negatives[:, :, :1].expand_as(out.negatives))
 
 
 def test_scores_only_the_scored_positions() -> None:
@@ -80,6 +86,30 @@ def test_positive_is_never_a_negative(strategy: str) -> None:
     # every non-positive candidate is reachable: same_sequence on one sequence covers all other frames
     neg = sample_negatives(1, 4, torch.tensor([[2]]), 4000, "same_sequence")
     assert set(neg.flatten().tolist()) == {0, 1, 3}
+
+
+@pytest.mark.parametrize("strategy", ["batch", "same_sequence", "other_sequences", "same_speaker"])
+def test_shared_negatives_exclude_every_positive_of_their_position(strategy: str) -> None:
+    torch.manual_seed(0)
+    n_batch, n_time, n_k = 6, 6, 3
+    positions = torch.arange(n_time - n_k)
+    speakers = torch.tensor([0, 0, 1, 1, 1, 2])
+    b = torch.arange(n_batch).view(-1, 1, 1)
+    for _ in range(200):
+        neg = sample_shared_negatives(n_batch, n_time, positions, n_k, 16, strategy, speakers)  # type: ignore[arg-type]
+        assert neg.shape == (n_batch, positions.numel(), 16)
+        seq, time = neg // n_time, neg % n_time
+        t = positions.view(1, -1, 1)
+        assert not torch.any((seq == b) & (time > t) & (time <= t + n_k))
+        if strategy == "same_sequence":
+            assert torch.all(seq == b)
+        if strategy == "other_sequences":
+            assert torch.all(seq != b)
+        if strategy == "same_speaker":
+            assert torch.all(speakers[seq] == speakers.view(-1, 1, 1))
+    # every other frame stays reachable: one sequence of 6 frames, position 1, K = 3 -> frames {0, 1, 5}
+    neg = sample_shared_negatives(1, 6, torch.tensor([1]), 3, 4000, "same_sequence")
+    assert set(neg.flatten().tolist()) == {0, 1, 5}
 
 
 def test_negative_sampling_errors_are_clear() -> None:

@@ -3,7 +3,7 @@
 What is measured, at ``batch_size`` x ``samples`` of random audio (default 8 x 20480, the paper's crops):
 
 - **Training step time**: forward + backward + Adam step, exactly as :func:`vgim.train.loop.train` does it
-  (one Adam per module over its encoder block and its InfoNCE head, :func:`forward_losses`), for three
+  (one Adam per module over its encoder block and its InfoNCE head, :func:`backward_step`), for three
   cases: CPC end to end (preset ``cpc``), GIM with all modules trained at once (preset ``gim``, mode
   ``together``) and GIM module 1 alone (preset ``gim``, mode ``sequential`` with module 0 active, which
   runs module 0 only). ``warmup`` untimed steps come first; the figure is the median of the timed steps.
@@ -375,7 +375,7 @@ def _run_pass(
     """Build the model, prime it, then run (and time) ``warmup + steps`` training steps in this process."""
     from vgim.data.batches import Batch
     from vgim.objective.losses import Objective
-    from vgim.train.loop import forward_losses, resolve_device
+    from vgim.train.loop import backward_step, resolve_device
 
     fixed = _fix_mmap_threshold() if fixed_malloc else False
     if threads > 0:
@@ -399,7 +399,7 @@ def _run_pass(
     short = samples // 4
     prime_samples = short if min(n_frames(cfg.model, short)) > cfg.objective.n_predictions else samples
     prime = Batch(audio.audio[:1, :, :prime_samples].clone())
-    forward_losses(stack, objective, prime, mode, active)[0].backward()
+    backward_step(stack, objective, prime, mode, active)
     for p in list(stack.parameters()) + list(objective.parameters()):
         p.grad = None
     del prime
@@ -411,10 +411,9 @@ def _run_pass(
     for i in range(warmup + steps):
         _sync(dev)
         t0 = time.perf_counter()
-        loss, _, trained = forward_losses(stack, objective, audio, mode, active)
-        for m in trained:
-            optimisers[m].zero_grad(set_to_none=True)
-        loss.backward()
+        for opt in optimisers:
+            opt.zero_grad(set_to_none=True)
+        loss, _, trained = backward_step(stack, objective, audio, mode, active)
         for m in trained:
             optimisers[m].step()
         _sync(dev)

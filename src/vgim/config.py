@@ -66,6 +66,8 @@ class ObjectiveConfig:
     beta: float = 0.0
     # Score at most this many context positions per sequence (a random subset each step); 0 = all.
     max_positions: int = 128
+    # One set of negatives per scored position for all K steps (K times less gathering; see InfoNCE).
+    share_negatives: bool = False
 
 
 @dataclass

@@ -20,7 +20,14 @@ from vgim.config import NegativeStrategy
 # Above this many (prediction, frame) pairs the negatives are gathered instead of scored densely.
 DENSE_SCORE_LIMIT = 1 << 22
 
-__all__ = ["InfoNCE", "InfoNCEOutput", "gaussian_kl", "sample_negatives", "candidate_sequences"]
+__all__ = [
+    "InfoNCE",
+    "InfoNCEOutput",
+    "gaussian_kl",
+    "sample_negatives",
+    "sample_shared_negatives",
+    "candidate_sequences",
+]
 
 
 @dataclass
@@ -28,7 +35,8 @@ class InfoNCEOutput:
     """``loss``: scalar (mean over k); ``loss_k``, ``accuracy_k``, ``mi_bound_k``: ``[K]``.
 
     ``positions`` (``[P]``) are the scored context frames and ``negatives`` (``[B, P, K, N]``) the flat
-    indices into ``z.reshape(B * T, C)`` of each candidate set's negatives, kept for inspection and tests.
+    indices into ``z.reshape(B * T, C)`` of each candidate set's negatives, kept for inspection and tests
+    (with shared negatives, an expanded view of the ``[B, P, N]`` draws: the same for every ``k``).
     """
 
     loss: Tensor
@@ -113,11 +121,50 @@ def sample_negatives(
     return seq * n_time + r % n_time
 
 
+def sample_shared_negatives(
+    n_batch: int,
+    n_time: int,
+    positions: Tensor,
+    n_predictions: int,
+    n_negatives: int,
+    strategy: NegativeStrategy,
+    speakers: Tensor | None = None,
+) -> Tensor:
+    """One set of negatives per (sequence, position), shared by all ``K`` steps.
+
+    ``positions`` is ``[P]``: the scored context frames ``t``. None of a position's negatives is any of its
+    ``K`` positives ``z_{t+1} .. z_{t+K}`` of the same sequence: those ``K`` frames form one contiguous
+    block of the candidate pool, so one draw from a pool ``K`` smaller with indices at or past the block
+    shifted up by ``K`` excludes them exactly and keeps every other candidate equally likely. Returns flat
+    indices ``b' * n_time + t'`` of shape ``[B, P, N]``.
+    """
+    device = positions.device
+    members, counts, self_rank = candidate_sequences(n_batch, strategy, speakers, device)
+    n_pos = positions.numel()
+    includes_self = self_rank >= 0
+    pool = counts * n_time - includes_self.long() * n_predictions  # [B]
+    if int(pool.min()) < 1:
+        raise ValueError(f"negatives={strategy!r}: no candidate frames besides the positives")
+    shape = (n_batch, n_pos, n_negatives)
+    r = (torch.rand(shape, device=device) * pool.view(-1, 1, 1)).long()
+    r = torch.minimum(r, (pool - 1).view(-1, 1, 1))
+    first = self_rank.clamp(min=0).view(-1, 1, 1) * n_time + (positions + 1).view(1, n_pos, 1)
+    r = r + n_predictions * (includes_self.view(-1, 1, 1) & (r >= first)).long()
+    seq = members.gather(1, (r // n_time).view(n_batch, -1)).view(shape)
+    return seq * n_time + r % n_time
+
+
 class InfoNCE(nn.Module):
     """The log-bilinear InfoNCE objective of one module.
 
     ``W_k`` for all ``k`` is one ``Linear(c_channels, K * z_channels)`` applied only at the scored
     positions, so long sequences cost only what is scored.
+
+    ``share_negatives`` draws one set of negatives per scored position and scores it against the
+    predictions of every ``k`` (:func:`sample_shared_negatives`) instead of a fresh set per ``k``: the
+    gathered negatives, and their gradient, are ``K`` times smaller, and the scores become one batched
+    matrix product. Each prediction still meets ``n_negatives`` negatives drawn uniformly from the
+    strategy's pool, but the pool excludes all ``K`` positives of the position, not only its own.
     """
 
     def __init__(
@@ -128,8 +175,10 @@ class InfoNCE(nn.Module):
         n_negatives: int = 10,
         negatives: NegativeStrategy = "batch",
         max_positions: int = 0,
+        share_negatives: bool = False,
     ) -> None:
         super().__init__()
+        self.share_negatives = share_negatives
         self.z_channels = z_channels
         self.n_predictions = n_predictions
         self.n_negatives = n_negatives
@@ -158,7 +207,11 @@ class InfoNCE(nn.Module):
         target_times = ts[:, None] + ks[None, :]  # [P, K]
         pred = self.W(c[:, ts]).view(n_batch, ts.numel(), n_k, n_ch)  # W_k c_t: [B, P, K, C]
         positive = z[:, target_times]  # z_{t+k}: [B, P, K, C]
-        neg_idx = sample_negatives(n_batch, n_time, target_times, self.n_negatives, self.negatives, speakers)
+        if self.share_negatives:
+            shared = sample_shared_negatives(n_batch, n_time, ts, n_k, self.n_negatives, self.negatives, speakers)
+            neg_idx = shared.unsqueeze(2).expand(n_batch, ts.numel(), n_k, self.n_negatives)
+        else:
+            neg_idx = sample_negatives(n_batch, n_time, target_times, self.n_negatives, self.negatives, speakers)
         pos_logit = (pred * positive).sum(dim=-1, keepdim=True)
         z_flat = z.reshape(n_batch * n_time, n_ch)
         n_rows = pred.numel() // n_ch
@@ -167,6 +220,9 @@ class InfoNCE(nn.Module):
             # negatives' scores; many tiny gathers and batched products are far slower on a CPU.
             all_scores = pred.reshape(n_rows, n_ch) @ z_flat.T  # [B * P * K, B * T]
             neg_logit = all_scores.gather(1, neg_idx.reshape(n_rows, -1)).view(neg_idx.shape)
+        elif self.share_negatives:
+            negative = z_flat.index_select(0, shared.flatten()).view(*shared.shape, n_ch)  # [B, P, N, C]
+            neg_logit = pred @ negative.transpose(-1, -2)  # [B, P, K, C] @ [B, P, C, N] -> [B, P, K, N]
         else:
             negative = z_flat.index_select(0, neg_idx.flatten()).view(*neg_idx.shape, n_ch)  # [B, P, K, N, C]
             neg_logit = (pred.unsqueeze(3) * negative).sum(dim=-1)

@@ -57,6 +57,7 @@ class Objective(nn.Module):
                     n_negatives=cfg.n_negatives,
                     negatives=cfg.negatives,
                     max_positions=cfg.max_positions,
+                    share_negatives=cfg.share_negatives,
                 )
             )
             in_channels = block.out_channels

@@ -35,6 +35,7 @@ from vgim.objective.losses import ModuleLoss, Objective
 
 __all__ = [
     "TrainResult",
+    "backward_step",
     "forward_losses",
     "batches_from_corpus",
     "build_batches",
@@ -246,6 +247,46 @@ def forward_losses(
     return total_loss, losses, list(range(stack.n_modules))
 
 
+def _detached(ml: ModuleLoss) -> ModuleLoss:
+    return ModuleLoss(
+        loss=ml.loss.detach(),
+        infonce=ml.infonce.detach(),
+        kl=ml.kl.detach(),
+        accuracy_k=ml.accuracy_k,
+        mi_bound_k=ml.mi_bound_k,
+    )
+
+
+def backward_step(
+    stack: Stack, objective: Objective, batch: Batch, mode: str, active: int | None = None
+) -> tuple[torch.Tensor, dict[int, ModuleLoss], list[int]]:
+    """Forward and backward of one training step (gradients accumulate; no optimiser step).
+
+    Returns the summed loss (detached), each module's losses and the modules trained. In ``together``
+    mode each module's loss is back-propagated as soon as that module has run, and its graph is freed
+    before the next module starts: the gradients are those of the summed loss (no gradient crosses a
+    module boundary), but only one module's activations are held at a time, so the peak memory is that
+    of the largest module rather than of the whole stack. The other modes call :func:`forward_losses`.
+    """
+    if mode != "together":
+        total, module_losses, trained = forward_losses(stack, objective, batch, mode, active)
+        total.backward()
+        return total.detach(), module_losses, trained
+    sample = stack.training
+    h = batch.audio
+    module_input = h.transpose(1, 2)
+    losses: dict[int, ModuleLoss] = {}
+    for m in range(stack.n_modules):
+        out = stack.block(m)(h, sample=sample)
+        ml = objective.module_loss(m, out, module_input, batch.speakers)
+        ml.loss.backward()
+        losses[m] = _detached(ml)
+        module_input = out.c.detach()
+        h = module_input.transpose(1, 2)
+    total = torch.stack([ml.loss for ml in losses.values()]).sum()
+    return total, losses, list(range(stack.n_modules))
+
+
 def train(
     cfg: Config,
     run_dir: str | Path,
@@ -334,21 +375,19 @@ def train(
             for group in opt.param_groups:
                 group["lr"] = lr
 
-        total_loss, losses, trained = forward_losses(stack, objective, batch, t.mode, active)
-        for m in trained:
-            optimisers[m].zero_grad(set_to_none=True)
-        total_loss.backward()
-        for m in trained:
-            if t.grad_clip > 0:
-                nn.utils.clip_grad_norm_(_module_params(stack, objective, m), t.grad_clip)
-            optimisers[m].step()
-
-        if not torch.isfinite(total_loss.detach()):
-            checkpoint(step)
+        for opt in optimisers:
+            opt.zero_grad(set_to_none=True)
+        total_loss, losses, trained = backward_step(stack, objective, batch, t.mode, active)
+        if not torch.isfinite(total_loss):
+            checkpoint(step)  # the weights before this step's update
             raise FloatingPointError(
                 f"loss became {float(total_loss)} at step {step}; the last good state is in {ckpt_path}. "
                 "Lower train.lr or set train.grad_clip."
             )
+        for m in trained:
+            if t.grad_clip > 0:
+                nn.utils.clip_grad_norm_(_module_params(stack, objective, m), t.grad_clip)
+            optimisers[m].step()
         audio_seconds += batch.audio.shape[0] * batch.audio.shape[-1] / cfg.data.sample_rate
         done = step + 1
         if done % t.log_every == 0 or done == t.steps:
