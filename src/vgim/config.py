@@ -94,6 +94,11 @@ class DataConfig:
     ``root`` is a folder of audio files, or ``"synthetic"`` for the embedded espeak-ng corpus.
     Labels come from ``manifest`` (a CSV with a ``path`` column) or from ``label_pattern``, a regular
     expression with named groups matched against each file's stem.
+
+    ``stream`` reads each training crop from disk when a batch is made (only the file headers are read at
+    the start) instead of decoding every file into memory first; both give the same batches. ``workers``
+    makes the batches in that many ``DataLoader`` worker processes, ahead of the training loop, whichever
+    the source; ``0`` makes them in the training process. Neither changes what is trained.
     """
 
     root: str = "synthetic"
@@ -108,6 +113,8 @@ class DataConfig:
     noise_snr_db: list[float] = field(default_factory=list)  # [low, high]: white noise; empty disables
     background_dir: str = ""  # folder of noise files mixed in at a drawn SNR
     background_snr_db: list[float] = field(default_factory=lambda: [0.0, 15.0])
+    stream: bool = False  # read crops from disk per batch instead of loading the corpus into memory
+    workers: int = 0  # DataLoader worker processes making batches ahead of the loop; 0 = in the loop
 
 
 @dataclass
@@ -294,3 +301,5 @@ def validate(cfg: Config) -> None:
         raise ConfigError("train.checkpoint_every and train.log_every must be >= 1")
     if len(cfg.data.noise_snr_db) not in (0, 2) or len(cfg.data.background_snr_db) != 2:
         raise ConfigError("data.noise_snr_db must be [] or [low, high]; data.background_snr_db [low, high]")
+    if cfg.data.workers < 0:
+        raise ConfigError(f"data.workers must be >= 0, got {cfg.data.workers}")

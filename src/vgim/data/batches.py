@@ -1,19 +1,26 @@
 """Training batches: random fixed-length crops, drawn from a generator seeded by (seed, step).
 
 Because every batch is a pure function of the step, a resumed run sees exactly the batches an
-uninterrupted run would have seen.
+uninterrupted run would have seen. :class:`CropBatches` crops in-memory waves;
+:class:`vgim.data.stream.StreamingBatches` reads the same crops from disk.
+
+Distributed training: ``batch(step, rank)`` gives each process (rank) its own batch. Rank 0 draws from
+the generator seeded by ``(seed, step)``, so a one-process run and rank 0 of a distributed run see the same
+data; rank ``r > 0`` draws from ``(seed, step, r)``, an independent stream. The number of processes is
+not needed: what a rank sees does not depend on how many other ranks there are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Batch", "CropBatches"]
+__all__ = ["Batch", "CropBatches", "StepBatches", "step_rng"]
 
 
 @dataclass
@@ -26,6 +33,25 @@ class Batch:
     def to(self, device: torch.device) -> Batch:
         spk = self.speakers.to(device) if self.speakers is not None else None
         return Batch(self.audio.to(device, non_blocking=True), spk)
+
+    def pin_memory(self) -> Batch:
+        """A copy in page-locked memory (called by a ``DataLoader`` with ``pin_memory=True``)."""
+        spk = self.speakers.pin_memory() if self.speakers is not None else None
+        return Batch(self.audio.pin_memory(), spk)
+
+
+class StepBatches(Protocol):
+    """A source of training batches indexed by step (and by rank in a distributed run)."""
+
+    def batch(self, step: int, rank: int = 0) -> Batch: ...
+
+
+def step_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
+    """The generator every random draw of one batch comes from: seeded by ``(seed, step)`` for rank 0,
+    ``(seed, step, rank)`` for the other ranks."""
+    if rank < 0:
+        raise ValueError(f"rank must be >= 0, got {rank}")
+    return np.random.default_rng([seed, step] if rank == 0 else [seed, step, rank])
 
 
 class CropBatches:
@@ -58,11 +84,12 @@ class CropBatches:
             index = {s: i for i, s in enumerate(names)}
             self.speaker_ids = np.array([index[s] for s in speakers], dtype=np.int64)
 
-    def rng(self, step: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, step])
+    def rng(self, step: int, rank: int = 0) -> np.random.Generator:
+        return step_rng(self.seed, step, rank)
 
-    def batch(self, step: int) -> Batch:
-        rng = self.rng(step)
+    def batch(self, step: int, rank: int = 0) -> Batch:
+        """The batch of ``step`` for process ``rank``: ``audio`` ``[batch, 1, crop_samples]``."""
+        rng = self.rng(step, rank)
         idx = rng.integers(0, len(self.waves), size=self.batch_size)
         out = np.zeros((self.batch_size, self.crop_samples), dtype=np.float32)
         for row, i in enumerate(idx):

@@ -323,6 +323,33 @@ def _map_ordered(
         yield from pool.map(fn, entries)
 
 
+def _corpus_entries(
+    root: str | Path,
+    manifest: str,
+    label_pattern: str,
+    split: str,
+    sample_rate: int,
+    skipped: list[tuple[str, str]],
+) -> tuple[list[_Entry], int, str]:
+    """The candidate files of a corpus (folder or manifest mode), before any audio is read.
+
+    Returns the entries, the number of files considered (including those already appended to ``skipped``)
+    and a description of the source for log messages. Raises as :func:`load_corpus` does.
+    """
+    root_path = Path(root)
+    if not root_path.exists():
+        raise FileNotFoundError(f"corpus root {root_path} does not exist")
+    pattern = _compile_pattern(label_pattern)
+    if manifest:
+        manifest_path = _resolve_manifest(root_path, manifest)
+        entries, total = _manifest_entries(manifest_path, pattern, split, sample_rate, skipped)
+        return entries, total, f"manifest {manifest_path}"
+    entries, total = _folder_entries(root_path, pattern, skipped)
+    if total == 0:
+        raise ValueError(f"no audio files found under {root_path} (extensions: {', '.join(sorted(AUDIO_EXTENSIONS))})")
+    return entries, total, str(root_path)
+
+
 def load_corpus(
     root: str | Path,
     *,
@@ -377,23 +404,8 @@ def load_corpus(
         The manifest has no ``path`` column, the split is empty, the pattern is invalid, or no file at all
         is usable (the message summarises the reasons).
     """
-    root_path = Path(root)
-    if not root_path.exists():
-        raise FileNotFoundError(f"corpus root {root_path} does not exist")
-    pattern = _compile_pattern(label_pattern)
     skipped: list[tuple[str, str]] = []
-    if manifest:
-        manifest_path = _resolve_manifest(root_path, manifest)
-        entries, total = _manifest_entries(manifest_path, pattern, split, sample_rate, skipped)
-        source = f"manifest {manifest_path}"
-    else:
-        entries, total = _folder_entries(root_path, pattern, skipped)
-        source = str(root_path)
-        if total == 0:
-            raise ValueError(
-                f"no audio files found under {root_path} (extensions: {', '.join(sorted(AUDIO_EXTENSIONS))})"
-            )
-
+    entries, total, source = _corpus_entries(root, manifest, label_pattern, split, sample_rate, skipped)
     if workers <= 0:
         workers = min(8, os.cpu_count() or 1)
     load = _loader(sample_rate, min_samples, min_rms)

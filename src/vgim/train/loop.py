@@ -27,8 +27,9 @@ import torch
 from torch import nn
 
 from vgim.config import Config, TrainConfig, config_from_dict
-from vgim.data.batches import Batch, CropBatches
+from vgim.data.batches import Batch, CropBatches, StepBatches
 from vgim.data.corpus import AudioCorpus
+from vgim.data.stream import StreamingBatches, iter_batches
 from vgim.model.stack import Stack
 from vgim.objective.infonce import gaussian_kl
 from vgim.objective.losses import ModuleLoss, Objective
@@ -143,8 +144,12 @@ class _Metrics:
         self.tb.close()
 
 
-def build_batches(cfg: Config, progress: bool = True) -> CropBatches:
-    """Load the training audio named by ``cfg.data`` and wrap it in step-seeded crop batches."""
+def build_batches(cfg: Config, progress: bool = True) -> CropBatches | StreamingBatches:
+    """Load the training audio named by ``cfg.data`` and wrap it in step-seeded crop batches.
+
+    With ``data.stream`` nothing is decoded here: the files' headers are read, and every batch reads its
+    crops from disk (:class:`vgim.data.stream.StreamingBatches`; the same batches for the same files).
+    """
     from vgim.data.corpus import load_corpus
 
     d = cfg.data
@@ -154,6 +159,10 @@ def build_batches(cfg: Config, progress: bool = True) -> CropBatches:
 
         manifest_path = synthesize_corpus(progress=progress)
         root, manifest = str(manifest_path.parent), str(manifest_path)
+    if d.stream:
+        from vgim.data.stream import streaming_batches
+
+        return streaming_batches(cfg, root, manifest, progress=progress)
     corpus = load_corpus(
         root,
         manifest=manifest,
@@ -291,7 +300,7 @@ def train(
     cfg: Config,
     run_dir: str | Path,
     *,
-    batches: CropBatches | None = None,
+    batches: StepBatches | None = None,
     resume: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
@@ -361,9 +370,11 @@ def train(
     bar = tqdm(range(start, end), initial=start, total=t.steps, disable=not progress, desc=cfg.name, unit="step")
     t0 = time.perf_counter()
     audio_seconds = 0.0
-    for step in bar:
+    # data.workers > 0: worker processes make the next batches while this one trains (the same batches).
+    fetched = iter_batches(batches, range(start, end), workers=cfg.data.workers, pin_memory=device.type == "cuda")
+    for step, host_batch in zip(bar, fetched, strict=True):
         torch.manual_seed(step_seed(t.seed, step))
-        batch = batches.batch(step).to(device)
+        batch = host_batch.to(device)
         active = _active_module(t.mode, step, t.steps, stack.n_modules)
         if active is None:
             seg_step, seg_total = step, t.steps
