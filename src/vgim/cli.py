@@ -171,6 +171,40 @@ def _ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _librispeech(args: argparse.Namespace) -> int:
+    from vgim.experiments.librispeech import run_librispeech_experiment
+
+    flags = {"--root": args.root, "--alignments": args.alignments}
+    flags |= {"--train-split": args.train_split, "--test-split": args.test_split}
+    missing = [flag for flag, value in flags.items() if not value]
+    if missing:
+        raise ValueError(f"`vgim experiment librispeech` needs {', '.join(missing)} (see --help)")
+    result = run_librispeech_experiment(
+        args.root,
+        alignments=args.alignments,
+        train_split=args.train_split,
+        test_split=args.test_split,
+        subset=args.subset,
+        presets=[p.strip() for p in args.presets.split(",") if p.strip()],
+        out=args.out or "runs/librispeech",
+        steps=args.steps,
+        overrides=args.override or [],
+        max_utterances=args.max_utterances,
+        probe_epochs=args.probe_epochs,
+        speaker_pool=args.speaker_pool,
+        device=args.device,
+        quick=args.quick,
+        progress=not args.quiet,
+    )
+    print(result.table)
+    print(f"outputs: {result.results_md}, {result.results_json} ({result.seconds['total']:.0f} s)")
+    return 0
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    return {"thesis": _experiment, "ablation": _ablation, "librispeech": _librispeech}[args.name](args)
+
+
 def _decode(args: argparse.Namespace) -> int:
     from vgim.interpret.decoders import train_decoders
 
@@ -272,20 +306,33 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("experiment", help="reproducible studies")
     ex.add_argument(
         "name",
-        choices=["thesis", "ablation"],
-        help="thesis: GIM and V-GIM on the thesis corpus, probed per syllable; ablation: what improves GIM there",
+        choices=["thesis", "ablation", "librispeech"],
+        help="thesis: GIM and V-GIM on the thesis corpus, probed per syllable; ablation: what improves GIM there; "
+        "librispeech: the CPC/GIM papers' phone and speaker probes on LibriSpeech train-clean-100",
     )
     ex.add_argument("--corpus", default="", help="thesis corpus folder (default: found beside the checkout)")
-    ex.add_argument("--out", default=None, help="default: runs/thesis or runs/ablation")
+    ex.add_argument("--out", default=None, help="default: runs/thesis, runs/ablation or runs/librispeech")
     ex.add_argument("--seeds", type=int, default=5)
     ex.add_argument("--steps", type=int, default=None, help="training steps per model (default: the presets')")
     ex.add_argument("--gim", default="gim-thesis", help="preset for the GIM row")
     ex.add_argument("--vgim", default="vgim-thesis", help="preset for the V-GIM row")
     ex.add_argument("--pool", default="mean", choices=list(POOL_MODES))
     ex.add_argument("--jobs", type=int, default=2, help="worker processes training the runs (1: in this process)")
-    ex.add_argument("--quick", action="store_true", help="one seed, 100 steps: a smoke test")
+    ex.add_argument("--quick", action="store_true", help="a smoke test: 100 steps (thesis: one seed)")
     ex.add_argument("--quiet", action="store_true")
-    ex.set_defaults(func=lambda a: _ablation(a) if a.name == "ablation" else _experiment(a))
+    ls = ex.add_argument_group("librispeech")
+    ls.add_argument("--root", default="", help="folder holding train-clean-100/ (or LibriSpeech/train-clean-100/)")
+    ls.add_argument("--alignments", default="", help="the CPC converted_aligned_phones.txt")
+    ls.add_argument("--train-split", default="", help="the CPC train_split.txt")
+    ls.add_argument("--test-split", default="", help="the CPC test_split.txt")
+    ls.add_argument("--subset", default="train-clean-100")
+    ls.add_argument("--presets", default="cpc,gim,vgim", help="comma-separated presets to train")
+    ls.add_argument("--override", action="append", help="section.key=value for every preset (repeatable)")
+    ls.add_argument("--max-utterances", type=int, default=None, help="per split file, evenly spread")
+    ls.add_argument("--probe-epochs", type=int, default=10, help="epochs of the frame-level phone probe")
+    ls.add_argument("--speaker-pool", default="mean", choices=["mean", "last"], help="utterance vector for speakers")
+    ls.add_argument("--device", default="auto", help="feature extraction and supervised baselines")
+    ex.set_defaults(func=_run_experiment)
 
     dc = sub.add_parser("decode", help="train a decoder per module of a run and measure reconstructions")
     dc.add_argument("run")

@@ -17,15 +17,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import vgim
-from vgim.config import Config, config_from_dict, load_config
+from vgim.config import Config, load_config
 from vgim.data.corpus import AudioCorpus
 from vgim.evaluate.evaluation import EvaluationSplit, mfcc_feature_set, model_feature_sets
 from vgim.evaluate.probes import FeatureSet, ProbeResult, results_table, results_to_json, run_probes
+from vgim.experiments.runs import train_or_reuse
 from vgim.experiments.thesis import THESIS_TASKS
-from vgim.train.loop import CHECKPOINT, batches_from_corpus, train
 
 __all__ = ["ABLATION", "Variant", "run_ablation", "variant_config"]
 
@@ -67,6 +67,13 @@ ABLATION: tuple[Variant, ...] = (
         norm="layer",
         modules=(3, 2),
     ),
+    Variant(
+        "+ K=3, white noise 0-15 dB",
+        "gim-small",
+        _SMALL + _SAME + _K3 + ("data.noise_snr_db=[0, 15]",),
+        norm="layer",
+    ),
+    Variant("+ K=3, 3000 steps", "gim-small", _SMALL + _SAME + _K3 + ("train.steps=3000",), norm="layer"),
 )
 
 
@@ -91,21 +98,8 @@ def variant_config(variant: Variant, seed: int = 0, steps: int | None = None) ->
     return dataclasses.replace(cfg, name=_slug(variant.name), model=model)
 
 
-def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in cfg.items() if k != "name"}
-
-
 def _train_variant(cfg: Config, run_dir: Path, corpus: AudioCorpus) -> None:
-    saved = run_dir / "config.json"
-    # through the dataclasses, so that fields added since the run was saved take their defaults
-    if saved.exists() and _comparable(json.loads(config_from_dict(json.loads(saved.read_text())).to_json())) != (
-        _comparable(json.loads(cfg.to_json()))
-    ):
-        raise ValueError(f"{run_dir} holds a run with another config than variant {cfg.name!r}: use another --out")
-    if (run_dir / "export" / "model.safetensors").exists():
-        return
-    resume = (run_dir / CHECKPOINT).exists()
-    train(cfg, run_dir, batches=batches_from_corpus(cfg, corpus), resume=resume, progress=False)
+    train_or_reuse(cfg, run_dir, corpus, progress=False)
 
 
 def run_ablation(
