@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,10 @@ def _train(args: argparse.Namespace) -> int:
     from vgim.train.loop import CHECKPOINT, load_checkpoint, train
 
     out = Path(args.out)
+    # Under torchrun every rank runs this command; rank 0 alone prints, as it alone writes the run.
+    main_rank = os.environ.get("RANK", "0") == "0"
+    if not main_rank:
+        logging.getLogger("vgim").setLevel(logging.WARNING)
     if args.resume:
         cfg = load_config(args.preset)  # replaced by the checkpoint's config inside train()
         if not (out / CHECKPOINT).exists():
@@ -29,11 +34,13 @@ def _train(args: argparse.Namespace) -> int:
         log.info("resuming from step %d", load_checkpoint(out / CHECKPOINT)["step"])
     else:
         cfg = load_config(args.config or args.preset, args.overrides)
-    print(cfg.to_json())
+    if main_rank:
+        print(cfg.to_json())
     result = train(cfg, out, resume=args.resume, progress=not args.quiet)
-    print(f"trained {result.step} steps in {result.seconds:.0f} s; run directory: {out}")
-    for m, scalars in sorted(result.final.items()):
-        print(f"  module {m + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in scalars.items()))
+    if main_rank:
+        print(f"trained {result.step} steps in {result.seconds:.0f} s; run directory: {out}")
+        for m, scalars in sorted(result.final.items()):
+            print(f"  module {m + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in scalars.items()))
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 LayerKind = Literal["conv", "maxpool", "gru"]
 NegativeStrategy = Literal["batch", "same_sequence", "other_sequences", "same_speaker"]
 TrainMode = Literal["together", "sequential", "end_to_end"]
+Precision = Literal["fp32", "bf16"]
 
 
 @dataclass
@@ -72,9 +73,13 @@ class ObjectiveConfig:
 
 @dataclass
 class TrainConfig:
+    """How to train. ``batch_size`` is per process: under ``torchrun`` with N processes each step sees
+    ``N * batch_size`` crops. ``precision = "bf16"`` runs the encoder's forward pass under bfloat16 autocast
+    (losses, gradients and Adam stay in float32)."""
+
     mode: TrainMode = "together"
     steps: int = 1000
-    batch_size: int = 8
+    batch_size: int = 8  # crops per step and per process
     lr: float = 2e-4
     warmup_steps: int = 0
     lr_schedule: Literal["constant", "cosine"] = "constant"
@@ -85,6 +90,7 @@ class TrainConfig:
     log_every: int = 10
     device: str = "auto"
     threads: int = 0  # torch intra-op threads; 0 = torch default
+    precision: Precision = "fp32"
 
 
 @dataclass

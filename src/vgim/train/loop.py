@@ -10,10 +10,22 @@ Modes (``train.mode``):
   variational module), back-propagated through the whole stack (CPC).
 
 Every module has its own Adam optimiser over its encoder parameters and its ``W_k``.
+
+Several processes: started by ``torchrun`` (``WORLD_SIZE > 1``), :func:`train` trains data-parallel
+(:mod:`vgim.train.distributed`): each rank draws its own batch of ``train.batch_size`` crops (a function of
+seed, step and rank, so ``--resume`` stays exact), each trained module's gradients are averaged over the
+ranks, and only rank 0 writes the run directory::
+
+    torchrun --nproc_per_node 2 -m vgim train --preset gim-small --out runs/ddp
+
+Mixed precision: ``train.precision = "bf16"`` runs the encoder's forward passes under
+``torch.autocast(dtype=torch.bfloat16)`` (CPU, or a CUDA GPU with bfloat16); its outputs are cast back to
+float32 before the objective, so the InfoNCE scores, losses, gradients and Adam stay in float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
@@ -23,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -30,12 +43,14 @@ from vgim.config import Config, TrainConfig, config_from_dict
 from vgim.data.batches import Batch, CropBatches, StepBatches
 from vgim.data.corpus import AudioCorpus
 from vgim.data.stream import StreamingBatches, iter_batches
-from vgim.model.stack import Stack
+from vgim.model.stack import ModuleOutput, Stack
 from vgim.objective.infonce import gaussian_kl
 from vgim.objective.losses import ModuleLoss, Objective
+from vgim.train.distributed import Distributed, all_reduce_gradients, setup_distributed
 
 __all__ = [
     "TrainResult",
+    "autocast_dtype",
     "backward_step",
     "forward_losses",
     "batches_from_corpus",
@@ -74,8 +89,42 @@ def get_lr(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.lr
 
 
-def step_seed(seed: int, step: int) -> int:
-    return (seed * 1_000_003 + step) % (2**63 - 1)
+def step_seed(seed: int, step: int, rank: int = 0) -> int:
+    """The torch seed of one step (negatives, sampling noise) on process ``rank``; rank 0 and a single process
+    share it, as they share the batch (:func:`vgim.data.batches.step_rng`)."""
+    if rank == 0:
+        return (seed * 1_000_003 + step) % (2**63 - 1)
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0]) % (2**63 - 1)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``train.precision`` on ``device``: None for ``fp32``, bfloat16 for ``bf16``.
+
+    Raises ValueError when ``device`` cannot compute in bfloat16.
+    """
+    if precision == "fp32":
+        return None
+    if precision != "bf16":
+        raise ValueError(f"train.precision must be 'fp32' or 'bf16', got {precision!r}")
+    if device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)):
+        return torch.bfloat16
+    raise ValueError(
+        f"train.precision='bf16' needs a device with bfloat16 arithmetic (the CPU, or a CUDA GPU of compute "
+        f"capability 8.0 or newer); {device} has none. Set train.precision=fp32."
+    )
+
+
+def _autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
+    return torch.autocast(device_type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def _fp32(out: ModuleOutput) -> ModuleOutput:
+    """A module's outputs in float32 (the objective's dtype) after an autocast forward pass."""
+
+    def up(x: torch.Tensor | None) -> torch.Tensor | None:
+        return x.float() if x is not None else None
+
+    return ModuleOutput(out.z.float(), out.c.float(), up(out.mu), up(out.logvar))
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -227,25 +276,39 @@ def _active_module(mode: str, step: int, total: int, n_modules: int) -> int | No
 
 
 def forward_losses(
-    stack: Stack, objective: Objective, batch: Batch, mode: str, active: int | None = None
+    stack: Stack,
+    objective: Objective,
+    batch: Batch,
+    mode: str,
+    active: int | None = None,
+    *,
+    amp_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, dict[int, ModuleLoss], list[int]]:
     """One training forward pass: the loss to back-propagate, each module's losses, the modules trained.
 
     ``mode`` is ``together``, ``sequential`` (train module ``active`` only, earlier ones frozen) or
-    ``end_to_end``.
+    ``end_to_end``. ``amp_dtype`` (see :func:`autocast_dtype`) runs the stack under autocast; the objective
+    always runs in float32.
     """
     beta = objective.cfg.beta
+    autocast = _autocast(batch.audio.device.type, amp_dtype)
     if mode == "sequential":
         if active is None:
             raise ValueError("sequential mode needs the active module")
-        outputs = stack(batch.audio, upto=active, frozen_below=active)
+        with autocast:
+            outputs = stack(batch.audio, upto=active, frozen_below=active)
+        outputs = [_fp32(o) for o in outputs]
         losses = {active: objective(outputs, batch.audio, batch.speakers, start=active)[0]}
         return losses[active].loss, losses, [active]
     if mode == "together":
-        outputs = stack(batch.audio, cut_gradients=True)
+        with autocast:
+            outputs = stack(batch.audio, cut_gradients=True)
+        outputs = [_fp32(o) for o in outputs]
         losses = dict(enumerate(objective(outputs, batch.audio, batch.speakers)))
         return torch.stack([ml.loss for ml in losses.values()]).sum(), losses, list(range(stack.n_modules))
-    outputs = stack(batch.audio, cut_gradients=False)
+    with autocast:
+        outputs = stack(batch.audio, cut_gradients=False)
+    outputs = [_fp32(o) for o in outputs]
     last = stack.n_modules - 1
     inputs = [batch.audio.transpose(1, 2)] + [o.c for o in outputs[:-1]]
     losses = {last: objective.module_loss(last, outputs[last], inputs[last], batch.speakers)}
@@ -267,7 +330,13 @@ def _detached(ml: ModuleLoss) -> ModuleLoss:
 
 
 def backward_step(
-    stack: Stack, objective: Objective, batch: Batch, mode: str, active: int | None = None
+    stack: Stack,
+    objective: Objective,
+    batch: Batch,
+    mode: str,
+    active: int | None = None,
+    *,
+    amp_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, dict[int, ModuleLoss], list[int]]:
     """Forward and backward of one training step (gradients accumulate; no optimiser step).
 
@@ -276,9 +345,10 @@ def backward_step(
     before the next module starts: the gradients are those of the summed loss (no gradient crosses a
     module boundary), but only one module's activations are held at a time, so the peak memory is that
     of the largest module rather than of the whole stack. The other modes call :func:`forward_losses`.
+    ``amp_dtype`` runs each module's forward pass under autocast (the backward runs outside it).
     """
     if mode != "together":
-        total, module_losses, trained = forward_losses(stack, objective, batch, mode, active)
+        total, module_losses, trained = forward_losses(stack, objective, batch, mode, active, amp_dtype=amp_dtype)
         total.backward()
         return total.detach(), module_losses, trained
     sample = stack.training
@@ -286,7 +356,10 @@ def backward_step(
     module_input = h.transpose(1, 2)
     losses: dict[int, ModuleLoss] = {}
     for m in range(stack.n_modules):
-        out = stack.block(m)(h, sample=sample)
+        with _autocast(h.device.type, amp_dtype):
+            out = stack.block(m)(h, sample=sample)
+        if amp_dtype is not None:
+            out = _fp32(out)
         ml = objective.module_loss(m, out, module_input, batch.speakers)
         ml.loss.backward()
         losses[m] = _detached(ml)
@@ -304,32 +377,83 @@ def train(
     resume: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
+    distributed: bool | None = None,
 ) -> TrainResult:
     """Train ``cfg`` into ``run_dir``; with ``resume`` continue from ``run_dir/checkpoints/last.pt``.
 
     ``stop_after`` ends the process-local loop after that many steps without finishing the run (used to
     simulate a killed run in tests); the checkpoint written at that point is resumable.
-    """
-    from tqdm.auto import tqdm
 
+    ``distributed``: None trains data-parallel when ``torchrun`` started several processes (``WORLD_SIZE >
+    1``) or the caller made a process group; True always joins one, False never (see
+    :mod:`vgim.train.distributed`). Every rank calls ``train`` with the same arguments and returns the same
+    result; only rank 0 writes ``run_dir``. ``train.batch_size`` is per process.
+    """
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT
     state: dict[str, Any] | None = None
     if resume:
         if not ckpt_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-        state = load_checkpoint(ckpt_path)
+        state = load_checkpoint(ckpt_path)  # every rank reads it
         cfg = config_from_dict(state["config"])
         log.info("resuming %s from step %d", run_dir, state["step"])
     elif ckpt_path.exists():
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir / "config.json")
+    device = resolve_device(cfg.train.device)
+    amp_dtype = autocast_dtype(cfg.train.precision, device)
+    ddp, device = setup_distributed(device, distributed)
+    try:
+        return _train(cfg, run_dir, state, device, amp_dtype, ddp, batches, progress, stop_after)
+    finally:
+        ddp.close()
+
+
+def _mean_over_ranks(
+    total: torch.Tensor, losses: dict[int, ModuleLoss], ddp: Distributed
+) -> tuple[torch.Tensor, dict[int, ModuleLoss]]:
+    """The step's summed loss and each module's losses averaged over the ranks (one small all-reduce)."""
+    if not ddp.enabled:
+        return total, losses
+    modules = sorted(losses)
+    fields = [
+        [losses[m].loss.reshape(1), losses[m].infonce.reshape(1), losses[m].kl.reshape(1)]
+        + [losses[m].accuracy_k.reshape(-1), losses[m].mi_bound_k.reshape(-1)]
+        for m in modules
+    ]
+    parts = [total.reshape(1)] + [x for group in fields for x in group]
+    flat = ddp.mean_(torch.cat([x.detach().to(total.device, torch.float32) for x in parts]))
+    pieces = iter(flat.split([x.numel() for x in parts]))
+    mean_total = next(pieces)[0]
+    out: dict[int, ModuleLoss] = {}
+    for m in modules:
+        loss, infonce, kl, acc, mi = (next(pieces) for _ in range(5))
+        out[m] = ModuleLoss(loss=loss[0], infonce=infonce[0], kl=kl[0], accuracy_k=acc, mi_bound_k=mi)
+    return mean_total, out
+
+
+def _train(
+    cfg: Config,
+    run_dir: Path,
+    state: dict[str, Any] | None,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    ddp: Distributed,
+    batches: StepBatches | None,
+    progress: bool,
+    stop_after: int | None,
+) -> TrainResult:
+    """The body of :func:`train` once the device and the process group are set."""
+    from tqdm.auto import tqdm
+
+    ckpt_path = run_dir / CHECKPOINT
+    if ddp.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(run_dir / "config.json")
 
     t = cfg.train
     if t.threads > 0:
         torch.set_num_threads(t.threads)
-    device = resolve_device(t.device)
     # Denormal floats (values below ~1e-38, e.g. shrinking variances) make CPU arithmetic up to 100x slower.
     torch.set_flush_denormal(True)
     torch.manual_seed(t.seed)
@@ -346,12 +470,29 @@ def train(
         for opt, opt_state in zip(optimisers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
         start = int(state["step"])
+        if ddp.is_main and int(state.get("world_size", 1)) != ddp.world_size:
+            log.warning(
+                "resuming a run trained with %d process(es) on %d: the batches differ from an uninterrupted run",
+                int(state.get("world_size", 1)),
+                ddp.world_size,
+            )
+    # The same seed gives every rank the same initial weights already; rank 0's copy makes it certain.
+    ddp.broadcast_([*stack.state_dict().values(), *objective.state_dict().values()])
     if batches is None:
-        batches = build_batches(cfg, progress=progress)
+        # Rank 0 first: it may synthesise or cache the corpus that the other ranks then read.
+        if not ddp.is_main:
+            ddp.barrier()
+        batches = build_batches(cfg, progress=progress and ddp.is_main)
+        if ddp.is_main:
+            ddp.barrier()
 
-    metrics = _Metrics(run_dir, cfg.objective.n_predictions, start if state is not None else None)
+    metrics = (
+        _Metrics(run_dir, cfg.objective.n_predictions, start if state is not None else None) if ddp.is_main else None
+    )
 
     def checkpoint(step: int) -> None:
+        if not ddp.is_main:
+            return
         save_checkpoint(
             ckpt_path,
             {
@@ -360,6 +501,7 @@ def train(
                 "objective": objective.state_dict(),
                 "optimizers": [o.state_dict() for o in optimisers],
                 "config": cfg.to_dict(),
+                "world_size": ddp.world_size,
             },
         )
 
@@ -367,13 +509,22 @@ def train(
     objective.train()
     result = TrainResult(run_dir=run_dir, step=start)
     end = t.steps if stop_after is None else min(t.steps, start + stop_after)
-    bar = tqdm(range(start, end), initial=start, total=t.steps, disable=not progress, desc=cfg.name, unit="step")
+    bar = tqdm(
+        range(start, end),
+        initial=start,
+        total=t.steps,
+        disable=not (progress and ddp.is_main),
+        desc=cfg.name,
+        unit="step",
+    )
     t0 = time.perf_counter()
     audio_seconds = 0.0
     # data.workers > 0: worker processes make the next batches while this one trains (the same batches).
-    fetched = iter_batches(batches, range(start, end), workers=cfg.data.workers, pin_memory=device.type == "cuda")
+    fetched = iter_batches(
+        batches, range(start, end), workers=cfg.data.workers, rank=ddp.rank, pin_memory=device.type == "cuda"
+    )
     for step, host_batch in zip(bar, fetched, strict=True):
-        torch.manual_seed(step_seed(t.seed, step))
+        torch.manual_seed(step_seed(t.seed, step, ddp.rank))
         batch = host_batch.to(device)
         active = _active_module(t.mode, step, t.steps, stack.n_modules)
         if active is None:
@@ -388,7 +539,8 @@ def train(
 
         for opt in optimisers:
             opt.zero_grad(set_to_none=True)
-        total_loss, losses, trained = backward_step(stack, objective, batch, t.mode, active)
+        total_loss, losses, trained = backward_step(stack, objective, batch, t.mode, active, amp_dtype=amp_dtype)
+        total_loss, losses = _mean_over_ranks(total_loss, losses, ddp)
         if not torch.isfinite(total_loss):
             checkpoint(step)  # the weights before this step's update
             raise FloatingPointError(
@@ -396,13 +548,18 @@ def train(
                 "Lower train.lr or set train.grad_clip."
             )
         for m in trained:
+            params = _module_params(stack, objective, m)
+            all_reduce_gradients(params, ddp)
             if t.grad_clip > 0:
-                nn.utils.clip_grad_norm_(_module_params(stack, objective, m), t.grad_clip)
+                nn.utils.clip_grad_norm_(params, t.grad_clip)
             optimisers[m].step()
-        audio_seconds += batch.audio.shape[0] * batch.audio.shape[-1] / cfg.data.sample_rate
+        audio_seconds += ddp.world_size * batch.audio.shape[0] * batch.audio.shape[-1] / cfg.data.sample_rate
         done = step + 1
         if done % t.log_every == 0 or done == t.steps:
-            result.final.update(metrics.log(done, lr, losses))
+            if metrics is not None:
+                result.final.update(metrics.log(done, lr, losses))
+            else:
+                result.final.update({m: ml.scalars() for m, ml in losses.items()})
             elapsed = time.perf_counter() - t0
             bar.set_postfix(
                 {f"L{m}": f"{ml.loss.item():.3f}" for m, ml in losses.items()}
@@ -412,9 +569,10 @@ def train(
             checkpoint(done)
         result.step = done
     bar.close()
-    metrics.close()
+    if metrics is not None:
+        metrics.close()
     result.seconds = time.perf_counter() - t0
-    if result.step >= t.steps:
+    if result.step >= t.steps and ddp.is_main:
         export_model(stack, cfg, run_dir / "export")
     return result
 
