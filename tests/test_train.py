@@ -159,3 +159,25 @@ def test_module_by_module_backward_equals_backward_of_the_summed_loss(variationa
     for p, g in zip(params, summed, strict=True):
         assert p.grad is not None
         torch.testing.assert_close(p.grad, g)
+
+
+def test_a_nan_loss_stops_the_run_without_applying_it_or_touching_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tiny_config(steps=30)  # checkpoints every 10 steps
+    calls = {"n": 0}
+    real = Objective.module_loss
+
+    def poisoned(self: Objective, m: int, *args: object, **kwargs: object) -> object:
+        out = real(self, m, *args, **kwargs)  # type: ignore[arg-type]
+        calls["n"] += 1
+        if calls["n"] == 2 * 15 + 2:  # step 15, module 2
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(Objective, "module_loss", poisoned)
+    with pytest.raises(FloatingPointError, match=r"module 2's loss became nan at step 15 \(not applied"):
+        train(cfg, tmp_path / "run", batches=_batches(cfg), progress=False)
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["step"] == 10
+    assert all(torch.isfinite(v).all() for v in state["model"].values())

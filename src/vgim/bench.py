@@ -404,6 +404,10 @@ def _run_pass(
         p.grad = None
     del prime
 
+    def _step_module(m: int, _loss: torch.Tensor) -> None:
+        optimisers[m].step()
+        optimisers[m].zero_grad(set_to_none=True)
+
     memory = _PeakMemory(dev)
     memory.start()
     warm: list[float] = []
@@ -413,9 +417,8 @@ def _run_pass(
         t0 = time.perf_counter()
         for opt in optimisers:
             opt.zero_grad(set_to_none=True)
-        loss, _, trained = backward_step(stack, objective, audio, mode, active)
-        for m in trained:
-            optimisers[m].step()
+        # as the trainer does: each module's optimiser steps (and frees its gradients) after its backward
+        loss, _, trained = backward_step(stack, objective, audio, mode, active, update=_step_module)
         _sync(dev)
         dt = time.perf_counter() - t0
         trained_once.update(trained)

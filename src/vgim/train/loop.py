@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,8 +338,9 @@ def backward_step(
     active: int | None = None,
     *,
     amp_dtype: torch.dtype | None = None,
+    update: Callable[[int, torch.Tensor], None] | None = None,
 ) -> tuple[torch.Tensor, dict[int, ModuleLoss], list[int]]:
-    """Forward and backward of one training step (gradients accumulate; no optimiser step).
+    """Forward and backward of one training step, and (with ``update``) each trained module's update.
 
     Returns the summed loss (detached), each module's losses and the modules trained. In ``together``
     mode each module's loss is back-propagated as soon as that module has run, and its graph is freed
@@ -346,10 +348,20 @@ def backward_step(
     module boundary), but only one module's activations are held at a time, so the peak memory is that
     of the largest module rather than of the whole stack. The other modes call :func:`forward_losses`.
     ``amp_dtype`` runs each module's forward pass under autocast (the backward runs outside it).
+
+    ``update(m, loss_m)`` is called once per trained module with its gradients in place (in
+    ``together`` mode right after that module's backward, before the next module runs; otherwise after
+    the one backward); the trainer steps module m's optimiser and frees its gradients there, so only
+    one module's gradients exist at a time. The next module's input was computed before the update, so
+    the result equals updating every module at the end of the step. Without ``update`` the gradients
+    are left accumulated.
     """
     if mode != "together":
         total, module_losses, trained = forward_losses(stack, objective, batch, mode, active, amp_dtype=amp_dtype)
         total.backward()
+        if update is not None:
+            for m in trained:
+                update(m, module_losses[m].loss.detach() if m in module_losses else total.detach())
         return total.detach(), module_losses, trained
     sample = stack.training
     h = batch.audio
@@ -363,6 +375,8 @@ def backward_step(
         ml = objective.module_loss(m, out, module_input, batch.speakers)
         ml.loss.backward()
         losses[m] = _detached(ml)
+        if update is not None:
+            update(m, losses[m].loss)
         module_input = out.c.detach()
         h = module_input.transpose(1, 2)
     total = torch.stack([ml.loss for ml in losses.values()]).sum()
@@ -537,22 +551,27 @@ def _train(
             for group in opt.param_groups:
                 group["lr"] = lr
 
-        for opt in optimisers:
-            opt.zero_grad(set_to_none=True)
-        total_loss, losses, trained = backward_step(stack, objective, batch, t.mode, active, amp_dtype=amp_dtype)
-        total_loss, losses = _mean_over_ranks(total_loss, losses, ddp)
-        if not torch.isfinite(total_loss):
-            checkpoint(step)  # the weights before this step's update
-            raise FloatingPointError(
-                f"loss became {float(total_loss)} at step {step}; the last good state is in {ckpt_path}. "
-                "Lower train.lr or set train.grad_clip."
-            )
-        for m in trained:
+        def update(m: int, loss: torch.Tensor, step: int = step) -> None:
+            # The same decision on every rank: a NaN on any rank makes the mean NaN.
+            if not torch.isfinite(ddp.mean_(loss.detach().reshape(1).clone())).all():
+                saved = f"the last checkpoint is {ckpt_path}" if ckpt_path.exists() else "no checkpoint was written yet"
+                raise FloatingPointError(
+                    f"module {m + 1}'s loss became {float(loss)} at step {step} (not applied; {saved}). "
+                    "Lower train.lr or set train.grad_clip."
+                )
             params = _module_params(stack, objective, m)
             all_reduce_gradients(params, ddp)
             if t.grad_clip > 0:
                 nn.utils.clip_grad_norm_(params, t.grad_clip)
             optimisers[m].step()
+            optimisers[m].zero_grad(set_to_none=True)
+
+        for opt in optimisers:
+            opt.zero_grad(set_to_none=True)
+        total_loss, losses, trained = backward_step(
+            stack, objective, batch, t.mode, active, amp_dtype=amp_dtype, update=update
+        )
+        total_loss, losses = _mean_over_ranks(total_loss, losses, ddp)
         audio_seconds += ddp.world_size * batch.audio.shape[0] * batch.audio.shape[-1] / cfg.data.sample_rate
         done = step + 1
         if done % t.log_every == 0 or done == t.steps:
