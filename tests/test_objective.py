@@ -134,3 +134,32 @@ def test_kl_equals_monte_carlo_estimate() -> None:
     mc = (q.log_prob(z) - p.log_prob(z)).sum(-1).mean()  # sum over channels; mean over samples, batch, time
     assert abs(float(closed) - float(mc)) < 0.02 * float(closed) + 0.01
     assert float(gaussian_kl(torch.zeros(1, 1, 3), torch.zeros(1, 1, 3))) == 0.0
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_contexts_that_are_the_latents_match_the_reference_and_its_gradient(
+    shared: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module without a GRU predicts from ``c = z`` (one tensor): the fast path gathers both at once."""
+    import vgim.objective.infonce as infonce
+
+    monkeypatch.setattr(infonce, "DENSE_SCORE_LIMIT", 0)
+    torch.manual_seed(2)
+    head = InfoNCE(5, 5, n_predictions=3, n_negatives=4, max_positions=6, share_negatives=shared)
+    z = torch.randn(2, 16, 5, requires_grad=True)
+    torch.manual_seed(3)
+    out = head(z, z)
+    ref_loss, ref_acc = reference_infonce(z.detach(), z.detach(), head.W.weight.detach(), out.positions, out.negatives)
+    torch.testing.assert_close(out.loss_k.detach(), ref_loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.accuracy_k, ref_acc)
+    (grad,) = torch.autograd.grad(out.loss, z)
+    # the same loss through a separate copy of the contexts gives the same total gradient
+    z2 = z.detach().clone().requires_grad_(True)
+    c2 = z2 * 1.0
+    head2 = InfoNCE(5, 5, n_predictions=3, n_negatives=4, max_positions=6, share_negatives=shared)
+    head2.load_state_dict(head.state_dict())
+    torch.manual_seed(3)
+    out2 = head2(z2, c2)
+    assert torch.equal(out2.negatives, out.negatives)
+    (grad2,) = torch.autograd.grad(out2.loss, z2)
+    torch.testing.assert_close(grad, grad2, rtol=1e-5, atol=1e-6)

@@ -205,27 +205,47 @@ class InfoNCE(nn.Module):
         ts = self.positions(n_time, z.device)  # [P]
         ks = torch.arange(1, n_k + 1, device=z.device)
         target_times = ts[:, None] + ks[None, :]  # [P, K]
-        pred = self.W(c[:, ts]).view(n_batch, ts.numel(), n_k, n_ch)  # W_k c_t: [B, P, K, C]
-        positive = z[:, target_times]  # z_{t+k}: [B, P, K, C]
+        n_pos = ts.numel()
         if self.share_negatives:
             shared = sample_shared_negatives(n_batch, n_time, ts, n_k, self.n_negatives, self.negatives, speakers)
-            neg_idx = shared.unsqueeze(2).expand(n_batch, ts.numel(), n_k, self.n_negatives)
+            neg_idx = shared.unsqueeze(2).expand(n_batch, n_pos, n_k, self.n_negatives)
         else:
+            shared = None
             neg_idx = sample_negatives(n_batch, n_time, target_times, self.n_negatives, self.negatives, speakers)
-        pos_logit = (pred * positive).sum(dim=-1, keepdim=True)
         z_flat = z.reshape(n_batch * n_time, n_ch)
-        n_rows = pred.numel() // n_ch
+        n_rows = n_batch * n_pos * n_k
         if n_rows * z_flat.shape[0] <= DENSE_SCORE_LIMIT:
             # Small problems: score every prediction against every frame with one matmul and pick the
             # negatives' scores; many tiny gathers and batched products are far slower on a CPU.
+            pred = self.W(c[:, ts]).view(n_batch, n_pos, n_k, n_ch)  # W_k c_t: [B, P, K, C]
+            pos_logit = (pred * z[:, target_times]).sum(dim=-1, keepdim=True)  # with z_{t+k}
             all_scores = pred.reshape(n_rows, n_ch) @ z_flat.T  # [B * P * K, B * T]
             neg_logit = all_scores.gather(1, neg_idx.reshape(n_rows, -1)).view(neg_idx.shape)
-        elif self.share_negatives:
-            negative = z_flat.index_select(0, shared.flatten()).view(*shared.shape, n_ch)  # [B, P, N, C]
-            neg_logit = pred @ negative.transpose(-1, -2)  # [B, P, K, C] @ [B, P, C, N] -> [B, P, K, N]
         else:
-            negative = z_flat.index_select(0, neg_idx.flatten()).view(*neg_idx.shape, n_ch)  # [B, P, K, N, C]
-            neg_logit = (pred.unsqueeze(3) * negative).sum(dim=-1)
+            # Long sequences: gather the positives, the negatives and (when the contexts are the latents
+            # themselves) the contexts in one index_select, so the backward builds one gradient of z's size
+            # rather than one per gather.
+            first = torch.arange(n_batch, device=z.device).view(-1, 1) * n_time  # [B, 1]
+            parts = [
+                (first.unsqueeze(2) + target_times).flatten(),
+                (shared if shared is not None else neg_idx).flatten(),
+            ]
+            same = c is z
+            if same:
+                parts.insert(0, (first + ts).flatten())
+            picked = z_flat.index_select(0, torch.cat(parts))
+            n_ctx = n_batch * n_pos if same else 0
+            context = picked[:n_ctx].view(n_batch, n_pos, n_ch) if same else c[:, ts]
+            positive = picked[n_ctx : n_ctx + n_rows].view(n_batch, n_pos, n_k, n_ch)  # z_{t+k}
+            negative = picked[n_ctx + n_rows :]
+            pred = self.W(context).view(n_batch, n_pos, n_k, n_ch)  # W_k c_t: [B, P, K, C]
+            pos_logit = torch.einsum("bpkc,bpkc->bpk", pred, positive).unsqueeze(-1)
+            if shared is not None:
+                negative = negative.view(n_batch, n_pos, self.n_negatives, n_ch)
+                neg_logit = pred @ negative.transpose(-1, -2)  # [B, P, K, C] @ [B, P, C, N] -> [B, P, K, N]
+            else:
+                negative = negative.view(*neg_idx.shape, n_ch)  # [B, P, K, N, C]
+                neg_logit = torch.einsum("bpkc,bpknc->bpkn", pred, negative)
         logits = torch.cat([pos_logit, neg_logit], dim=-1)  # [B, P, K, 1 + N]
         log_prob = F.log_softmax(logits, dim=-1)[..., 0]
         loss_k = -log_prob.mean(dim=(0, 1))
