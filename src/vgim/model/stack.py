@@ -83,7 +83,9 @@ class _Conv(nn.Module):
         x = self.conv(x)
         if self.norm is not None:  # over the channels of each frame: [B, C, T] -> [B, T, C] and back
             x = self.norm(x.transpose(1, 2)).transpose(1, 2)
-        return torch.relu(x)
+        # In place: neither the convolution nor LayerNorm needs its output for the backward, so the
+        # pre-activation need not be held beside the activation (the first layer's is the largest tensor).
+        return torch.relu_(x)
 
 
 class GIMModule(nn.Module):

@@ -234,10 +234,12 @@ class InfoNCE(nn.Module):
             if same:
                 parts.insert(0, (first + ts).flatten())
             picked = z_flat.index_select(0, torch.cat(parts))
-            n_ctx = n_batch * n_pos if same else 0
-            context = picked[:n_ctx].view(n_batch, n_pos, n_ch) if same else c[:, ts]
-            positive = picked[n_ctx : n_ctx + n_rows].view(n_batch, n_pos, n_k, n_ch)  # z_{t+k}
-            negative = picked[n_ctx + n_rows :]
+            # split (not slicing): the backward concatenates the three gradients once
+            sizes = [part.numel() for part in parts]
+            pieces = list(picked.split(sizes))
+            context = pieces.pop(0).view(n_batch, n_pos, n_ch) if same else c[:, ts]
+            positive = pieces[0].view(n_batch, n_pos, n_k, n_ch)  # z_{t+k}
+            negative = pieces[1]
             pred = self.W(context).view(n_batch, n_pos, n_k, n_ch)  # W_k c_t: [B, P, K, C]
             pos_logit = torch.einsum("bpkc,bpkc->bpk", pred, positive).unsqueeze(-1)
             if shared is not None:
