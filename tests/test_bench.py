@@ -101,8 +101,15 @@ def test_run_bench_on_a_tiny_model() -> None:
     assert result.feature_realtime > 0 and result.matmul_flops_per_s > 0
     assert result.cpc_step_flops == train_step_flops(cpc.model, 8, 16000)
     assert result.cpc_flops_per_s > 0 and result.matmul_fraction > 0
+    # saved-for-backward profile: module 0 of this model saves at least its 26 MB activation; in mode
+    # together the figure is the largest module's, and module 1 alone holds what module 0 holds there
+    for case in result.cases:
+        assert case.saved_bytes is not None and case.saved_bytes > 26 * 2**20
+        assert case.saved_per_module is not None and case.saved_bytes == max(case.saved_per_module)
+    assert len(all_modules.saved_per_module or []) == 2
+    assert module_one.saved_bytes == (all_modules.saved_per_module or [0])[0]
     text = format_bench(result)
-    for name in (CPC, GIM_ALL, GIM_ONE, "real time", "GFLOP/s", result.machine.cpu):
+    for name in (CPC, GIM_ALL, GIM_ONE, "real time", "GFLOP/s", result.machine.cpu, "where the memory goes"):
         assert name in text
     assert all(v is not None and v > 0 for v in result.ratios().values())
     assert result.other_cpu_cores is None or result.other_cpu_cores >= 0

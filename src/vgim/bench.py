@@ -312,6 +312,10 @@ class CaseResult:
     parameters: int
     trained_parameters: int
     cpu_seconds: float = 0.0  # CPU time used by the case's processes
+    # Where the memory goes (see memory_profile): tensors saved for the backward (the largest amount held
+    # at once), one set of gradients of the trained parameters, and Adam's two moments of them.
+    saved_bytes: int | None = None
+    saved_per_module: list[int] | None = None
 
     @property
     def seconds_per_step(self) -> float:
@@ -503,6 +507,44 @@ def _isolated_pass(kwargs: dict[str, Any], name: str, on_step: Callable[[int, fl
 
 def _glibc() -> bool:
     return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+def memory_profile(
+    cfg: Config, mode: str, active: int | None, batch_size: int, samples: int, device: str = "auto"
+) -> tuple[int, list[int]]:
+    """Bytes of the tensors autograd saves for the backward during one training step (each storage
+    counted once), as :func:`vgim.train.loop.backward_step` runs it: in ``together`` mode one module's
+    graph is freed before the next is built, so the figure is the largest module's, and the per-module
+    list says which; otherwise the whole graph (one entry). Parameter gradients, optimiser state and the
+    backward's temporaries come on top (see :func:`format_bench`)."""
+    from vgim.data.batches import Batch
+    from vgim.objective.losses import Objective
+    from vgim.train.loop import backward_step, resolve_device
+
+    dev = resolve_device(device)
+    torch.manual_seed(0)
+    stack = Stack(cfg.model).to(dev)
+    objective = Objective(stack, cfg.objective).to(dev)
+    stack.train()
+    storages: dict[int, int] = {}
+    per_module: list[int] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = max(storages.get(storage.data_ptr(), 0), storage.nbytes())
+        return t
+
+    def module_done(m: int, _loss: torch.Tensor) -> None:
+        if mode == "together":
+            per_module.append(sum(storages.values()))
+            storages.clear()
+
+    audio = Batch(0.1 * torch.randn(batch_size, cfg.model.in_channels, samples, device=dev))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        backward_step(stack, objective, audio, mode, active, update=module_done)
+    if mode != "together":
+        per_module = [sum(storages.values())]
+    return max(per_module), per_module
 
 
 def bench_case(
@@ -766,6 +808,7 @@ def run_bench(
                 on_step=on_step,
             )
             bar.update(per_case - done)
+            res.saved_bytes, res.saved_per_module = memory_profile(cfg, mode, active, batch_size, samples, device)
             results.append(res)
             if progress:
                 bar.write(
@@ -830,6 +873,23 @@ def format_bench(result: BenchResult) -> str:
             f"{max(c.step_seconds):>7.3f} {len(c.step_seconds):>5} {_mib(c.peak_bytes):>9} "
             f"{_mib(c.rss_peak_bytes):>25} {c.trained_parameters:>15,}"
         )
+    lines += [
+        "",
+        "where the memory goes: saved = tensors autograd holds for the backward (largest module at a time in",
+        "mode together); grads and Adam moments = 4 and 8 bytes per trained parameter (fp32)",
+        f"{'case':<20} {'saved':>9} {'grads':>9} {'Adam':>9}  saved per module",
+    ]
+    for c in result.cases:
+        per = (
+            ""
+            if not c.saved_per_module or len(c.saved_per_module) < 2
+            else (" ".join(f"{b / 2**20:.0f}" for b in c.saved_per_module) + " MiB")
+        )
+        lines.append(
+            f"{c.name:<20} {_mib(c.saved_bytes):>9} {_mib(4 * c.trained_parameters):>9} "
+            f"{_mib(8 * c.trained_parameters):>9}  {per}"
+        )
+    lines.append("")
     methods = sorted({c.memory_method for c in result.cases})
     lines += [
         f"peak: above the baseline (model + optimisers + batch built), each case in fresh processes; "
