@@ -241,13 +241,14 @@ class InfoNCE(nn.Module):
             positive = pieces[0].view(n_batch, n_pos, n_k, n_ch)  # z_{t+k}
             negative = pieces[1]
             pred = self.W(context).view(n_batch, n_pos, n_k, n_ch)  # W_k c_t: [B, P, K, C]
-            pos_logit = torch.einsum("bpkc,bpkc->bpk", pred, positive).unsqueeze(-1)
+            # (an elementwise product: einsum would make this 12288 tiny matrix products, far slower on a CPU)
+            pos_logit = (pred * positive).sum(dim=-1, keepdim=True)
             if shared is not None:
                 negative = negative.view(n_batch, n_pos, self.n_negatives, n_ch)
                 neg_logit = pred @ negative.transpose(-1, -2)  # [B, P, K, C] @ [B, P, C, N] -> [B, P, K, N]
             else:
                 negative = negative.view(*neg_idx.shape, n_ch)  # [B, P, K, N, C]
-                neg_logit = torch.einsum("bpkc,bpknc->bpkn", pred, negative)
+                neg_logit = (pred.unsqueeze(3) * negative).sum(dim=-1)
         logits = torch.cat([pos_logit, neg_logit], dim=-1)  # [B, P, K, 1 + N]
         log_prob = F.log_softmax(logits, dim=-1)[..., 0]
         loss_k = -log_prob.mean(dim=(0, 1))
