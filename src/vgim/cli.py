@@ -152,6 +152,7 @@ def _experiment(args: argparse.Namespace) -> int:
         models=models,
         steps=steps,
         supervised_steps=100 if args.quick else 1500,
+        baselines=not args.no_baselines,
         pool=args.pool,
         jobs=args.jobs,
         progress=not args.quiet,
@@ -326,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--pool", default="mean", choices=list(POOL_MODES))
     ex.add_argument("--jobs", type=int, default=2, help="worker processes training the runs (1: in this process)")
     ex.add_argument("--quick", action="store_true", help="a smoke test: 100 steps (thesis: one seed)")
+    ex.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="thesis: skip the random-init and supervised baselines (MFCC stays)",
+    )
     ex.add_argument("--quiet", action="store_true")
     ls = ex.add_argument_group("librispeech")
     ls.add_argument("--root", default="", help="folder holding train-clean-100/ (or LibriSpeech/train-clean-100/)")
