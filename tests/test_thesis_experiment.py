@@ -41,3 +41,11 @@ def test_quick_thesis_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert all(r["n_test"] > 400 for r in syllable)  # ~171 held-out words x 3 syllables
     mfcc = next(r for r in syllable if r["features"] == "MFCC")
     assert mfcc["accuracy_mean"] > 100 / 9 * 2  # far above chance (9 classes): the pipeline really probes
+    # again without the baselines: the finished runs are reused (their weights stay), no baseline rows
+    weights = (out / "gim-seed0" / "export" / "model.safetensors").read_bytes()
+    args = ["experiment", "thesis", "--quick", "--steps", "30", "--out", str(out), "--quiet", "--no-baselines"]
+    assert main(args) == 0
+    table = (out / "results.md").read_text()
+    assert "| GIM m1 |" in table and "| MFCC |" in table
+    assert "random init" not in table and "supervised" not in table
+    assert (out / "gim-seed0" / "export" / "model.safetensors").read_bytes() == weights
