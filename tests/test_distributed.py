@@ -170,7 +170,7 @@ def test_two_processes_train_like_one_process_averaging_both_batches(tmp_path: P
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", __file__]
     proc = subprocess.run(cmd + [str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    reports = [torch.load(tmp_path / f"rank{r}-report.pt", weights_only=False) for r in range(2)]
+    reports = [torch.load(tmp_path / f"rank{r}-report.pt", weights_only=True) for r in range(2)]
     rank0 = tmp_path / "rank0"
 
     # both ranks end with bit-identical weights, in every mode, and report the same (averaged) losses

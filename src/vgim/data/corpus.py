@@ -22,7 +22,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,8 +409,6 @@ def load_corpus(
     if workers <= 0:
         workers = min(8, os.cpu_count() or 1)
     load = _loader(sample_rate, min_samples, min_rms)
-    utterances: list[Utterance] = []
-    waves: list[np.ndarray] = []
     results = _map_ordered(load, entries, workers)
     bar = tqdm(
         results,
@@ -419,15 +417,35 @@ def load_corpus(
         unit="file",
         disable=not (progress and len(entries) > _PROGRESS_MIN_FILES),
     )
-    for entry, (wave, reason) in zip(entries, bar, strict=True):
+    return _collect(entries, bar, skipped, total, source, sample_rate, _utterance)
+
+
+def _utterance(entry: _Entry, wave: np.ndarray) -> Utterance:
+    segments = entry.segments
+    if segments is not None:
+        n = int(wave.shape[0])
+        segments = [(s, min(e, n)) for s, e in segments]
+    return Utterance(str(entry.path), entry.labels, segments, entry.split)
+
+
+def _collect(
+    entries: Sequence[_Entry],
+    loaded: Iterable[tuple[np.ndarray | None, str]],
+    skipped: list[tuple[str, str]],
+    total: int,
+    source: str,
+    sample_rate: int,
+    utterance: Callable[[_Entry, np.ndarray], Utterance],
+) -> AudioCorpus:
+    """The corpus of the entries that loaded; the others are added to ``skipped`` and every skip is logged by
+    name and reason, with a summary. Raises ValueError when nothing loaded."""
+    utterances: list[Utterance] = []
+    waves: list[np.ndarray] = []
+    for entry, (wave, reason) in zip(entries, loaded, strict=True):
         if wave is None:
             skipped.append((str(entry.path), reason))
             continue
-        segments = entry.segments
-        if segments is not None:
-            n = int(wave.shape[0])
-            segments = [(s, min(e, n)) for s, e in segments]
-        utterances.append(Utterance(str(entry.path), entry.labels, segments, entry.split))
+        utterances.append(utterance(entry, wave))
         waves.append(wave)
 
     for path, reason in skipped:

@@ -35,10 +35,10 @@ from vgim.data.corpus import (
     _PROGRESS_MIN_FILES,
     AudioCorpus,
     Utterance,
+    _collect,
     _Entry,
     _loader,
     _map_ordered,
-    _summary,
 )
 
 __all__ = [
@@ -335,24 +335,11 @@ def load_librispeech(
         unit="file",
         disable=not (progress and len(entries) > _PROGRESS_MIN_FILES),
     )
-    utts: list[Utterance] = []
-    waves: list[np.ndarray] = []
-    for entry, (wave, reason) in zip(entries, bar, strict=True):
-        if wave is None:
-            skipped.append((str(entry.path), reason))
-            continue
-        utts.append(Utterance(str(entry.path), entry.labels))
-        waves.append(wave)
+    return _collect(entries, bar, skipped, total, source, sample_rate, _utterance)
 
-    for path, reason in skipped:
-        log.warning("skipping %s: %s", path, reason)
-    if skipped:
-        log.warning("%s: %s", source, _summary(skipped, total))
-    if not utts:
-        raise ValueError(f"no usable audio in {source}: {_summary(skipped, total)}")
-    corpus = AudioCorpus(utts, waves, sample_rate, skipped)
-    log.info("loaded %s: %s", source, corpus.describe())
-    return corpus
+
+def _utterance(entry: _Entry, wave: np.ndarray) -> Utterance:
+    return Utterance(str(entry.path), entry.labels)
 
 
 def corpus_alignments(corpus: AudioCorpus, alignments: dict[str, np.ndarray]) -> list[np.ndarray]:
