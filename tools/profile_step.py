@@ -1,0 +1,24 @@
+"""Profile one training step of a preset by operator (BENCHMARKS.md, "Why the targets are not met").
+
+Usage: .venv/bin/python tools/profile_step.py gim together
+"""
+import sys, torch
+from vgim.config import load_config
+from vgim.model import Stack
+from vgim.objective import Objective
+from vgim.data.batches import Batch
+from vgim.train.loop import backward_step
+torch.manual_seed(0); torch.set_flush_denormal(True)
+name, mode = sys.argv[1], sys.argv[2]
+cfg = load_config(name)
+stack = Stack(cfg.model); obj = Objective(stack, cfg.objective)
+opts = [torch.optim.Adam(list(stack.blocks[m].parameters()) + list(obj.heads[m].parameters()), lr=1e-4) for m in range(stack.n_modules)]
+def upd(m, l):
+    opts[m].step(); opts[m].zero_grad(set_to_none=True)
+b = Batch(0.1 * torch.randn(8, 1, 20480))
+for _ in range(2):
+    backward_step(stack, obj, b, mode, None, update=upd)
+from torch.profiler import profile, ProfilerActivity
+with profile(activities=[ProfilerActivity.CPU]) as prof:
+    backward_step(stack, obj, b, mode, None, update=upd)
+print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
