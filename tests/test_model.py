@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vgim.config import available_presets, load_config
+from vgim.config import ModelConfig, available_presets, load_config
 from vgim.model import Stack, frame_infos
 from vgim.objective import Objective
 
@@ -159,5 +159,59 @@ def test_layer_norm_normalises_each_frame_before_the_relu() -> None:
     )
     torch.testing.assert_close(out, expected.transpose(1, 2), rtol=1e-4, atol=1e-4)
     bad = dataclasses.replace(cfg, layers=[LayerSpec("maxpool", 16, 2, 2, norm="layer"), layers[1]])
-    with pytest.raises(ConfigError, match="norm='layer' applies to conv layers only"):
+    with pytest.raises(ConfigError, match="norm=.layer. applies to conv and gabor layers only"):
         validate(dataclasses.replace(load_config("gim-small"), model=bad))
+
+
+def _gabor_config(norm: str = "none") -> ModelConfig:
+    from vgim.config import LayerSpec, ModelConfig
+
+    layers = [LayerSpec("gabor", 24, 400, 160, 120, norm=norm), LayerSpec("conv", 16, 3, 1, 1)]  # type: ignore[arg-type]
+    return ModelConfig(layers=layers, modules=[1, 1])
+
+
+def test_gabor_filters_start_on_the_mel_scale_and_each_hears_its_own_frequency() -> None:
+    from vgim.model.stack import mel_gabor_init
+
+    cfg = _gabor_config()
+    stack = Stack(cfg).eval()
+    gabor = stack.blocks[0].encoder[0]
+    centre, _ = mel_gabor_init(24, 400)
+    hz = centre.numpy() * 16000 / (2 * np.pi)
+    assert np.all(np.diff(hz) > 0) and 60 < hz[0] < 200 and 6500 < hz[-1] < 7800
+    t = torch.arange(16000) / 16000
+    waves = torch.stack([0.5 * torch.sin(2 * np.pi * float(f) * t) for f in hz])[:, None, :]
+    with torch.no_grad():
+        energy = gabor(waves)[:, :, 10:-10].mean(-1)  # [sine, filter], away from the padded edges
+    assert torch.equal(energy.argmax(1), torch.arange(24))  # each sine is loudest in its own filter
+
+
+def test_gabor_layer_geometry_loudness_and_gradients() -> None:
+    from vgim.config import ConfigError, LayerSpec, validate
+
+    stack = Stack(_gabor_config(norm="layer"))
+    info = frame_infos(stack.cfg)[0]
+    assert info.hop == 160 and stack.n_frames(16000) == [100, 100]
+    # an impulse moves only the frames whose receptive field covers it
+    base = torch.zeros(1, 1, 8000)
+    bumped = base.clone()
+    bumped[0, 0, 4321] = 1.0
+    with torch.no_grad():
+        d = (stack(bumped)[0].z - stack(base)[0].z).abs().sum(-1)[0]
+    changed = torch.nonzero(d > 0).flatten().numpy()
+    assert changed.size > 0 and np.all(np.abs(info.offset + changed * info.hop - 4321) <= info.receptive_field / 2)
+    # with LayerNorm, a louder copy of a (not too quiet) sound gives the same frames: log energy shifts by a constant
+    x = torch.randn(1, 1, 4000)
+    with torch.no_grad():
+        out = stack.blocks[0].encoder(torch.cat([x, 10 * x]))
+    torch.testing.assert_close(out[0], out[1], rtol=1e-2, atol=2e-2)  # unnormalised, they differ by log(100)
+    # InfoNCE reaches the filters' centre frequencies and widths
+    stack.train()
+    stack(torch.randn(2, 1, 4000))[0].z.pow(2).mean().backward()
+    gabor = stack.blocks[0].encoder[0]
+    assert gabor.centre.grad is not None and gabor.centre.grad.abs().sum() > 0
+    assert gabor.width.grad is not None and gabor.width.grad.abs().sum() > 0
+    cfg = load_config("gim-small")
+    cfg.model.layers[1] = LayerSpec("gabor", 16, 400, 160, 120)
+    with pytest.raises(ConfigError, match="gabor filter bank must be the first layer"):
+        validate(cfg)

@@ -100,9 +100,10 @@ def encoder_macs(cfg: ModelConfig, batch_size: int, samples: int) -> int:
     channels = cfg.in_channels
     macs = 0
     for spec in cfg.layers:
-        if spec.kind == "conv":
+        if spec.kind in ("conv", "gabor"):  # a gabor bank is 2 x channels real filters on one input channel
             length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
-            macs += batch_size * length * spec.channels * channels * spec.kernel
+            factor = 2 if spec.kind == "gabor" else 1
+            macs += batch_size * length * factor * spec.channels * channels * spec.kernel
             channels = spec.channels
         elif spec.kind == "maxpool":
             length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
@@ -134,7 +135,7 @@ def head_macs(cfg: Config, batch_size: int, samples: int, modules: list[int] | N
         i += n_layers
         z_channels = in_channels
         for spec in specs:
-            if spec.kind == "conv":
+            if spec.kind in ("conv", "gabor"):
                 z_channels = spec.channels
         c_channels = specs[-1].channels if specs[-1].kind == "gru" else z_channels
         if modules is None or m in modules:

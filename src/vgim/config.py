@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-LayerKind = Literal["conv", "maxpool", "gru"]
+LayerKind = Literal["conv", "gabor", "maxpool", "gru"]
 NegativeStrategy = Literal["batch", "same_sequence", "other_sequences", "same_speaker"]
 TrainMode = Literal["together", "sequential", "end_to_end"]
 Precision = Literal["fp32", "bf16"]
@@ -30,6 +30,10 @@ class LayerSpec:
     each frame's channels are layer-normalised between the convolution and the ReLU (the channel-wise
     normalisation of Riviere et al. 2020, "Unsupervised pretraining transfers well across languages"),
     so quiet frames (a consonant's burst) reach the next layer at the scale of loud ones (a vowel).
+    ``gabor``: a learnable filter bank on the waveform (LEAF, Zeghidour et al. 2021): ``channels`` complex
+    Gabor filters of ``kernel`` samples, initialised on the mel scale, each parameterised by its centre
+    frequency and bandwidth only; the output is the log of each filter's energy every ``stride`` samples
+    (a learnable log-mel spectrogram). Only as the first layer, on one input channel; ``norm`` as for conv.
     ``maxpool``: MaxPool1d(kernel, stride); channels unchanged.
     ``gru``: a unidirectional GRU with ``channels`` hidden units (the autoregressive ``g_ar``).
     """
@@ -287,10 +291,12 @@ def validate(cfg: Config) -> None:
     for i, layer in enumerate(m.layers):
         if layer.kind == "gru" and i not in ends:
             raise ConfigError(f"model.layers[{i}]: a GRU must be the last layer of its module")
-        if layer.kind in ("conv", "maxpool") and (layer.kernel < 1 or layer.stride < 1 or layer.padding < 0):
+        if layer.kind == "gabor" and (i != 0 or m.in_channels != 1):
+            raise ConfigError(f"model.layers[{i}]: a gabor filter bank must be the first layer, on mono audio")
+        if layer.kind in ("conv", "gabor", "maxpool") and (layer.kernel < 1 or layer.stride < 1 or layer.padding < 0):
             raise ConfigError(f"model.layers[{i}]: kernel and stride must be >= 1 and padding >= 0")
-        if layer.norm != "none" and layer.kind != "conv":
-            raise ConfigError(f"model.layers[{i}]: norm={layer.norm!r} applies to conv layers only")
+        if layer.norm != "none" and layer.kind not in ("conv", "gabor"):
+            raise ConfigError(f"model.layers[{i}]: norm={layer.norm!r} applies to conv and gabor layers only")
         if layer.channels < 1:
             raise ConfigError(f"model.layers[{i}]: channels must be >= 1")
     o = cfg.objective

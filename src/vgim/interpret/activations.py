@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vgim.model.stack import ModuleOutput, Stack
+from vgim.model.stack import Gabor, ModuleOutput, Stack
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -292,11 +292,22 @@ def plot_activations(
 # first-layer filters
 
 
-def _first_conv(model: Stack) -> nn.Conv1d:
+def _first_conv(model: Stack) -> nn.Conv1d | Gabor:
+    """The layer on the waveform: a ``Conv1d`` or a Gabor filter bank (whose ``weight`` is its real part)."""
+    encoder = model.block(0).encoder
+    if len(encoder) and isinstance(encoder[0], Gabor):
+        return encoder[0]
     for layer in model.modules():
         if isinstance(layer, nn.Conv1d) and layer.in_channels == model.cfg.in_channels:
             return layer
     raise ValueError("the model has no convolution on its input (a GRU-only first module)")
+
+
+def _kernel_stride(layer: nn.Conv1d | Gabor) -> tuple[int, int]:
+    if isinstance(layer, nn.Conv1d):
+        return int(layer.kernel_size[0]), int(layer.stride[0])
+    assert isinstance(layer, Gabor)
+    return layer.kernel, layer.stride
 
 
 def kernel_frequencies(n_fft: int = 1024, sample_rate: int = 16000) -> np.ndarray:
@@ -399,7 +410,7 @@ def plot_kernel_responses(
     ax.legend(loc="lower right", fontsize=8)
     fig.colorbar(im, ax=ax, label="dB re kernel peak")
     ax.set_title(
-        title or f"first-layer kernels: {n_k} filters of {conv.kernel_size[0]} samples, stride {conv.stride[0]}",
+        title or "first-layer kernels: {} filters of {} samples, stride {}".format(n_k, *_kernel_stride(conv)),
         fontsize=11,
     )
     return save_figure(fig, path)

@@ -17,10 +17,11 @@ from torch import Tensor, nn
 from vgim.config import Config, LayerSpec, ModelConfig
 from vgim.frames import FrameInfo
 
-__all__ = ["FrameInfo", "GIMModule", "ModuleOutput", "Stack", "frame_infos", "n_frames"]
+__all__ = ["FrameInfo", "GIMModule", "Gabor", "ModuleOutput", "Stack", "frame_infos", "n_frames"]
 
 
 LOGVAR_INIT = -4.6  # log(0.1 ** 2)
+STRIDED = ("conv", "gabor", "maxpool")  # the layer kinds that move along time with a kernel and a stride
 
 
 def frame_infos(cfg: ModelConfig) -> list[FrameInfo]:
@@ -30,7 +31,7 @@ def frame_infos(cfg: ModelConfig) -> list[FrameInfo]:
     i = 0
     for n_layers in cfg.modules:
         for spec in cfg.layers[i : i + n_layers]:
-            if spec.kind in ("conv", "maxpool"):
+            if spec.kind in STRIDED:
                 field += (spec.kernel - 1) * hop
                 offset += ((spec.kernel - 1) / 2 - spec.padding) * hop
                 hop *= spec.stride
@@ -46,7 +47,7 @@ def n_frames(cfg: ModelConfig, n_samples: int) -> list[int]:
     i = 0
     for n_layers in cfg.modules:
         for spec in cfg.layers[i : i + n_layers]:
-            if spec.kind in ("conv", "maxpool"):
+            if spec.kind in STRIDED:
                 length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
         i += n_layers
         out.append(length)
@@ -88,6 +89,61 @@ class _Conv(nn.Module):
         return torch.relu_(x)
 
 
+def mel_gabor_init(n_filters: int, kernel: int, sample_rate: int = 16000) -> tuple[Tensor, Tensor]:
+    """Centre frequencies (radians per sample) and time widths (samples) of ``n_filters`` Gabor filters
+    spaced on the mel scale from 60 Hz to 7.8 kHz (at ``sample_rate``), each as wide in frequency as the
+    spacing of its neighbours (its half-power bandwidth), the width capped so the filter fits ``kernel``."""
+    top = min(7800.0, 0.49 * sample_rate)
+    mel = np.linspace(2595 * np.log10(1 + 60 / 700), 2595 * np.log10(1 + top / 700), n_filters + 2)
+    hz = 700 * (10 ** (mel / 2595) - 1)
+    centre = 2 * np.pi * hz[1:-1] / sample_rate
+    bandwidth = 2 * np.pi * (hz[2:] - hz[:-2]) / 2 / sample_rate  # rad/sample, about the neighbour spacing
+    width = np.clip(2 * np.sqrt(2 * np.log(2)) / bandwidth, GABOR_MIN_WIDTH, kernel / 6)
+    return torch.tensor(centre, dtype=torch.float32), torch.tensor(width, dtype=torch.float32)
+
+
+GABOR_MIN_WIDTH = 1.0  # samples
+LOG_FLOOR = 1e-6  # energy floor of the gabor layer's log (60 dB below a full-scale band)
+
+
+class Gabor(nn.Module):
+    """Learnable complex Gabor filter bank and log energy (see :class:`~vgim.config.LayerSpec`)."""
+
+    def __init__(self, spec: LayerSpec) -> None:
+        super().__init__()
+        centre, width = mel_gabor_init(spec.channels, spec.kernel)
+        self.centre = nn.Parameter(centre)
+        self.width = nn.Parameter(width)
+        self.kernel, self.stride, self.padding = spec.kernel, spec.stride, spec.padding
+        self.norm = nn.LayerNorm(spec.channels) if spec.norm == "layer" else None
+        self.t: Tensor
+        t = torch.arange(spec.kernel, dtype=torch.float32) - (spec.kernel - 1) / 2  # sample times, centred
+        self.register_buffer("t", t, persistent=False)
+
+    def filters(self) -> tuple[Tensor, Tensor]:
+        """The real and imaginary parts of the filters, each ``[channels, kernel]``."""
+        centre = self.centre.clamp(0.0, float(np.pi))
+        width = self.width.clamp(GABOR_MIN_WIDTH, self.kernel / 2)
+        t = self.t[None, :]
+        envelope = torch.exp(-0.5 * (t / width[:, None]) ** 2) / (np.sqrt(2 * np.pi) * width[:, None])
+        phase = centre[:, None] * t
+        return envelope * torch.cos(phase), envelope * torch.sin(phase)
+
+    @property
+    def weight(self) -> Tensor:
+        """The real parts as a ``Conv1d``-shaped weight ``[channels, 1, kernel]`` (for plots of the filters)."""
+        return self.filters()[0][:, None, :]
+
+    def forward(self, x: Tensor) -> Tensor:
+        real, imag = self.filters()
+        y = nn.functional.conv1d(x, torch.cat([real, imag])[:, None, :], stride=self.stride, padding=self.padding)
+        re, im = y.chunk(2, dim=1)
+        x = torch.log(re * re + im * im + LOG_FLOOR)
+        if self.norm is not None:
+            x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        return x
+
+
 class GIMModule(nn.Module):
     """A gradient-isolated module: optional conv/pool layers, optional variational head, optional GRU.
 
@@ -106,6 +162,9 @@ class GIMModule(nn.Module):
             if spec.kind == "conv":
                 layers.append(_Conv(spec, channels))
                 channels = spec.channels
+            elif spec.kind == "gabor":
+                layers.append(Gabor(spec))
+                channels = spec.channels
             elif spec.kind == "maxpool":
                 layers.append(nn.MaxPool1d(spec.kernel, spec.stride, spec.padding))
             else:
@@ -115,7 +174,7 @@ class GIMModule(nn.Module):
         # [j * hop - left, j * hop - left + field).
         self.hop, self.field, self.left = 1, 1, 0
         for spec in specs:
-            if spec.kind in ("conv", "maxpool"):
+            if spec.kind in STRIDED:
                 self.field += (spec.kernel - 1) * self.hop
                 self.left += spec.padding * self.hop
                 self.hop *= spec.stride
