@@ -380,7 +380,7 @@ def _run_pass(
     """Build the model, prime it, then run (and time) ``warmup + steps`` training steps in this process."""
     from vgim.data.batches import Batch
     from vgim.objective.losses import Objective
-    from vgim.train.loop import backward_step, resolve_device
+    from vgim.train.loop import backward_step, make_adam, resolve_device
 
     fixed = _fix_mmap_threshold() if fixed_malloc else False
     if threads > 0:
@@ -395,7 +395,7 @@ def _run_pass(
     groups = [
         list(stack.blocks[m].parameters()) + list(objective.heads[m].parameters()) for m in range(stack.n_modules)
     ]
-    optimisers = [torch.optim.Adam(g, lr=cfg.train.lr) for g in groups]
+    optimisers = [make_adam(g, cfg.train.lr) for g in groups]
     audio = Batch(0.1 * torch.randn(batch_size, cfg.model.in_channels, samples, device=dev))
     trained_once: set[int] = set()
 
