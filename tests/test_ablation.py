@@ -28,3 +28,19 @@ def test_a_run_with_another_config_is_not_reused(tmp_path: Path) -> None:
     variant_config(ABLATION[1]).save(run / "config.json")
     with pytest.raises(ValueError, match="another config"):
         _train_variant(variant_config(ABLATION[0]), run, corpus=None)  # type: ignore[arg-type]
+
+
+def test_validation_split_holds_out_every_fifth_training_word() -> None:
+    import numpy as np
+
+    from vgim.data.corpus import AudioCorpus, Utterance
+    from vgim.evaluate.evaluation import validation_split
+
+    utts = [Utterance(f"w{i}.wav", {}, None, "train") for i in range(12)]
+    corpus = AudioCorpus(utts, [np.full(100, float(i), dtype=np.float32) for i in range(12)], 16000)
+    split = validation_split(corpus)
+    assert [u.path for u in split.test.utterances] == ["w0.wav", "w5.wav", "w10.wav"]
+    assert [u.path for u in split.train.utterances] == [f"w{i}.wav" for i in range(12) if i % 5]
+    assert [float(w[0]) for w in split.train.waves] == [float(i) for i in range(12) if i % 5]  # waves stay aligned
+    with pytest.raises(ValueError, match="cannot hold out every 5-th of 3 utterances"):
+        validation_split(AudioCorpus(utts[:3], corpus.waves[:3], 16000))

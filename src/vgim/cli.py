@@ -172,6 +172,7 @@ def _ablation(args: argparse.Namespace) -> int:
         out,
         steps=args.steps,
         jobs=args.jobs,
+        probe_on=args.probe_on,
         progress=not args.quiet,
     )
     print(text)
@@ -331,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-baselines",
         action="store_true",
         help="thesis: skip the random-init and supervised baselines (MFCC stays)",
+    )
+    ex.add_argument(
+        "--probe-on",
+        default="validation",
+        choices=["validation", "test"],
+        help="ablation: score the probes on a fifth of the training words (default; for choosing settings) or "
+        "on the test words",
     )
     ex.add_argument("--quiet", action="store_true")
     ls = ex.add_argument_group("librispeech")

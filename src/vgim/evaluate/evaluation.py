@@ -17,7 +17,14 @@ from vgim.evaluate.baselines import mfcc_features, mfcc_frames
 from vgim.evaluate.probes import DEFAULT_TASKS, FeatureSet, ProbeResult, ProbeTask, available_tasks, run_probes
 from vgim.model.stack import Stack
 
-__all__ = ["EvaluationSplit", "corpus_features", "evaluate_models", "mfcc_feature_set", "model_feature_sets"]
+__all__ = [
+    "EvaluationSplit",
+    "corpus_features",
+    "evaluate_models",
+    "mfcc_feature_set",
+    "model_feature_sets",
+    "validation_split",
+]
 
 
 @dataclass
@@ -26,6 +33,19 @@ class EvaluationSplit:
 
     train: AudioCorpus
     test: AudioCorpus
+
+
+def validation_split(train: AudioCorpus, every: int = 5) -> EvaluationSplit:
+    """Probe split for choosing settings without the test words: every ``every``-th training utterance (in
+    corpus order) is held out as validation, the probe is fitted on the others."""
+    if every < 2 or len(train) < every:
+        raise ValueError(f"cannot hold out every {every}-th of {len(train)} utterances for validation")
+
+    def part(keep: bool) -> AudioCorpus:
+        chosen = [i for i in range(len(train)) if (i % every == 0) != keep]
+        return AudioCorpus([train.utterances[i] for i in chosen], [train.waves[i] for i in chosen], train.sample_rate)
+
+    return EvaluationSplit(part(True), part(False))
 
 
 def corpus_features(model: Stack, waves: Sequence[np.ndarray], sample_rate: int = 16000) -> list[list[np.ndarray]]:

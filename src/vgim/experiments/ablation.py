@@ -22,7 +22,13 @@ from typing import Literal
 import vgim
 from vgim.config import Config, load_config
 from vgim.data.corpus import AudioCorpus
-from vgim.evaluate.evaluation import EvaluationSplit, mfcc_feature_set, model_feature_sets
+from vgim.evaluate.evaluation import (
+    EvaluationSplit,
+    mfcc_feature_set,
+    model_feature_sets,
+    random_init_model,
+    validation_split,
+)
 from vgim.evaluate.probes import FeatureSet, ProbeResult, results_table, results_to_json, run_probes
 from vgim.experiments.runs import train_or_reuse
 from vgim.experiments.thesis import THESIS_TASKS
@@ -44,6 +50,7 @@ class Variant:
     width: int | None = None
     norm: Literal["none", "layer"] | None = None
     modules: tuple[int, ...] | None = None
+    random_baseline: bool = False  # also probe a randomly initialised copy of the variant's encoder
 
 
 _SMALL = ("data.crop_samples=10240",)
@@ -111,9 +118,15 @@ def run_ablation(
     steps: int | None = None,
     pools: Sequence[str] = ("mean", "meanstd"),
     jobs: int = 2,
+    probe_on: Literal["validation", "test"] = "validation",
     progress: bool = True,
 ) -> str:
-    """Train (``jobs`` processes) and probe every variant; write and return the Markdown table."""
+    """Train (``jobs`` processes) and probe every variant; write and return the Markdown table.
+
+    Every variant trains on all training words. With ``probe_on="validation"`` (the default, for choosing
+    settings) the probe is fitted on four fifths of the training words and scored on the other fifth
+    (:func:`~vgim.evaluate.evaluation.validation_split`), so the test words play no part; ``"test"``
+    fits on the training words and scores on the test words."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -121,26 +134,38 @@ def run_ablation(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    split = EvaluationSplit(*corpus)
+    if probe_on not in ("validation", "test"):
+        raise ValueError(f"probe_on must be 'validation' or 'test', got {probe_on!r}")
+    split = validation_split(corpus[0]) if probe_on == "validation" else EvaluationSplit(*corpus)
+    train_words = corpus[0]
     t0 = time.perf_counter()
     runs = [(v, variant_config(v, seed, steps), out / _slug(v.name)) for v in variants]
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=mp.get_context(method)) as pool:
-        futures = {pool.submit(_train_variant, cfg, run_dir, split.train): v.name for v, cfg, run_dir in runs}
+        futures = {pool.submit(_train_variant, cfg, run_dir, train_words): v.name for v, cfg, run_dir in runs}
         for future in tqdm(as_completed(futures), total=len(futures), desc="training variants", disable=not progress):
             future.result()
             log.info("trained %s", futures[future])
     train_seconds = time.perf_counter() - t0
     sets: dict[str, FeatureSet] = dict(mfcc_feature_set(split))
     for v, _, run_dir in runs:
-        sets |= model_feature_sets(vgim.load(run_dir), split, v.name)
+        model = vgim.load(run_dir)
+        sets |= model_feature_sets(model, split, v.name)
+        if v.random_baseline:
+            sets |= model_feature_sets(random_init_model(model, seed), split, f"{v.name}, random init")
     labels = [u.labels for u in split.train.utterances], [u.segments for u in split.train.utterances]
     test = [u.labels for u in split.test.utterances], [u.segments for u in split.test.utterances]
     results: dict[str, list[ProbeResult]] = {}
+    where = (
+        f"fitted on the syllables of {len(split.train)} of the {len(train_words)} training words and scored on "
+        f"those of the other {len(split.test)} (validation; the test words are not used)"
+        if probe_on == "validation"
+        else f"fitted on the training words' syllables and scored on the {len(split.test)} test words' syllables"
+    )
     parts = [
-        f"Ablation on the thesis corpus: each variant trained once (seed {seed}) on the {len(split.train)} "
-        f"training words; linear probe per syllable, fitted on the training words' syllables and scored on "
-        f"the {len(split.test)} held-out words' syllables. Accuracy (%). Produced by `vgim experiment ablation`.\n"
+        f"Ablation on the thesis corpus: each variant trained once (seed {seed}) on the {len(train_words)} "
+        f"training words; linear probe per syllable, {where}. Accuracy (%). Produced by "
+        f"`vgim experiment ablation`.\n"
     ]
     for mode in pools:
         results[mode] = run_probes(sets, labels[0], labels[1], test[0], test[1], THESIS_TASKS, seed=seed, pool=mode)
