@@ -56,9 +56,12 @@ class Variant:
 _SMALL = ("data.crop_samples=10240",)
 _SAME = ('objective.negatives="same_sequence"',)
 _K3 = ("objective.n_predictions=3",)
+_UNSHARED = "objective.share_negatives=false"
 
 #: The variants: the first three change one thing of the thesis setting; from "64 ch" on each row adds its
-#: change to the row above it, up to "+ K=3"; the last three each add one change to "+ K=3".
+#: change to the row above it, up to "+ K=3"; the next three each add one change to "+ K=3". The Gabor rows
+#: replace the convolutions on the waveform with a filter bank; "+ batch negatives" and "+ shared negatives"
+#: each change one thing of "Gabor front end, K=12", and the last three one thing of "+ shared negatives".
 ABLATION: tuple[Variant, ...] = (
     Variant("thesis GIM", "gim-thesis", ("train.steps=1500",)),
     Variant("thesis GIM, K=4", "gim-thesis", ("train.steps=1500", "objective.n_predictions=4")),
@@ -81,6 +84,14 @@ ABLATION: tuple[Variant, ...] = (
         norm="layer",
     ),
     Variant("+ K=3, 3000 steps", "gim-small", _SMALL + _SAME + _K3 + ("train.steps=3000",), norm="layer"),
+    # A learnable Gabor filter bank as the first layer (10 ms frames, 256 channels): see the preset.
+    Variant("Gabor front end, K=3", "gim-thesis-improved", ("objective.n_predictions=3", _UNSHARED)),
+    Variant("Gabor front end, K=12", "gim-thesis-improved", (_UNSHARED,)),
+    Variant("+ batch negatives", "gim-thesis-improved", (_UNSHARED, 'objective.negatives="batch"')),
+    Variant("+ shared negatives (= gim-thesis-improved)", "gim-thesis-improved", random_baseline=True),
+    Variant("+ shared negatives, 1000 steps", "gim-thesis-improved", ("train.steps=1000",)),
+    Variant("+ shared negatives, 128 ch", "gim-thesis-improved", width=128),
+    Variant("+ shared negatives, 128 ch, K=20", "gim-thesis-improved", ("objective.n_predictions=20",), width=128),
 )
 
 
@@ -98,7 +109,9 @@ def variant_config(variant: Variant, seed: int = 0, steps: int | None = None) ->
     modules = list(variant.modules) if variant.modules is not None else list(cfg.model.modules)
     layers = layers[: sum(modules)]
     if variant.width is not None:
-        layers = [ly if ly.kind == "maxpool" else dataclasses.replace(ly, channels=variant.width) for ly in layers]
+        layers = [
+            ly if ly.kind in ("maxpool", "gabor") else dataclasses.replace(ly, channels=variant.width) for ly in layers
+        ]
     if variant.norm is not None:
         layers = [dataclasses.replace(ly, norm=variant.norm) if ly.kind == "conv" else ly for ly in layers]
     model = dataclasses.replace(cfg.model, layers=layers, modules=modules)
