@@ -49,3 +49,17 @@ def test_quick_thesis_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "| GIM m1 |" in table and "| MFCC |" in table
     assert "random init" not in table and "supervised" not in table
     assert (out / "gim-seed0" / "export" / "model.safetensors").read_bytes() == weights
+
+
+def test_a_run_folder_of_another_config_is_refused_and_thread_counts_do_not_count(tmp_path: Path) -> None:
+    from vgim.config import load_config
+    from vgim.experiments.thesis import _train_run
+
+    run = tmp_path / "gim-seed0"
+    run.mkdir()
+    load_config("gim-thesis", ["train.seed=0", "train.threads=1"]).save(run / "config.json")
+    (run / "export").mkdir()
+    (run / "export" / "model.safetensors").write_bytes(b"")  # "finished"
+    with pytest.raises(ValueError, match="another config"):
+        _train_run("gim-thesis", run, None, ["train.seed=1"], False)  # type: ignore[arg-type]
+    _train_run("gim-thesis", run, None, ["train.seed=0"], False)  # type: ignore[arg-type]  # reused: threads differ only

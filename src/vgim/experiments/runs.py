@@ -22,7 +22,11 @@ EXPORT = "export/model.safetensors"
 
 
 def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in cfg.items() if k != "name"}
+    """The config without what does not define the run: its name and the torch thread count."""
+    out = {k: v for k, v in cfg.items() if k != "name"}
+    if isinstance(out.get("train"), dict):
+        out["train"] = {k: v for k, v in out["train"].items() if k != "threads"}
+    return out
 
 
 def is_finished(run_dir: str | Path) -> bool:
@@ -31,7 +35,8 @@ def is_finished(run_dir: str | Path) -> bool:
 
 
 def check_run_config(cfg: Config, run_dir: str | Path) -> None:
-    """Raise ``ValueError`` when ``run_dir`` holds a run whose config differs from ``cfg`` (names aside).
+    """Raise ``ValueError`` when ``run_dir`` holds a run whose config differs from ``cfg`` (name and thread
+    count aside).
 
     The saved config is read through the dataclasses, so fields added since the run was saved take their
     defaults and do not count as a difference.
