@@ -12,6 +12,7 @@ import torch
 from vgim.config import load_config
 
 torch.manual_seed(0)
+torch.set_flush_denormal(True)  # as vgim.bench and training do
 cfg = load_config("cpc").model
 B, n = 8, 20480
 x = torch.randn(B, 1, n)
