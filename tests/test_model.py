@@ -24,7 +24,7 @@ def test_preset_shapes_and_frame_counts(preset: str) -> None:
     expected = stack.n_frames(n)
     assert [o.c.shape[1] for o in outs] == expected
     assert len(outs) == len(cfg.model.modules)
-    strides = [s.stride for s in cfg.model.layers if s.kind in ("conv", "gabor", "maxpool")]
+    strides = [s.stride for s in cfg.model.layers if s.strided]
     assert stack.frames[-1].hop == math.prod(strides)
     for o, block in zip(outs, stack.blocks, strict=True):
         assert o.c.shape[2] == block.out_channels

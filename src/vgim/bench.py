@@ -100,7 +100,7 @@ def encoder_macs(cfg: ModelConfig, batch_size: int, samples: int) -> int:
     channels = cfg.in_channels
     macs = 0
     for spec in cfg.layers:
-        if spec.kind in ("conv", "gabor"):  # a gabor bank is 2 x channels real filters on one input channel
+        if spec.filters:  # a gabor bank is 2 x channels real filters on one input channel
             length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
             factor = 2 if spec.kind == "gabor" else 1
             macs += batch_size * length * factor * spec.channels * channels * spec.kernel
@@ -135,7 +135,7 @@ def head_macs(cfg: Config, batch_size: int, samples: int, modules: list[int] | N
         i += n_layers
         z_channels = in_channels
         for spec in specs:
-            if spec.kind in ("conv", "gabor"):
+            if spec.filters:
                 z_channels = spec.channels
         c_channels = specs[-1].channels if specs[-1].kind == "gru" else z_channels
         if modules is None or m in modules:
@@ -380,7 +380,7 @@ def _run_pass(
     """Build the model, prime it, then run (and time) ``warmup + steps`` training steps in this process."""
     from vgim.data.batches import Batch
     from vgim.objective.losses import Objective
-    from vgim.train.loop import backward_step, make_adam, resolve_device
+    from vgim.train.loop import _module_params, backward_step, make_adam, resolve_device
 
     fixed = _fix_mmap_threshold() if fixed_malloc else False
     if threads > 0:
@@ -392,9 +392,7 @@ def _run_pass(
     objective = Objective(stack, cfg.objective).to(dev)
     stack.train()
     objective.train()
-    groups = [
-        list(stack.blocks[m].parameters()) + list(objective.heads[m].parameters()) for m in range(stack.n_modules)
-    ]
+    groups = [_module_params(stack, objective, m) for m in range(stack.n_modules)]
     optimisers = [make_adam(g, cfg.train.lr) for g in groups]
     audio = Batch(0.1 * torch.randn(batch_size, cfg.model.in_channels, samples, device=dev))
     trained_once: set[int] = set()

@@ -45,6 +45,16 @@ class LayerSpec:
     padding: int = 0
     norm: Literal["none", "layer"] = "none"
 
+    @property
+    def strided(self) -> bool:
+        """Whether the layer moves along time with ``kernel``, ``stride`` and ``padding`` (all but the GRU)."""
+        return self.kind in ("conv", "gabor", "maxpool")
+
+    @property
+    def filters(self) -> bool:
+        """Whether the layer filters its input into ``channels`` new channels (``conv`` and ``gabor``)."""
+        return self.kind in ("conv", "gabor")
+
 
 @dataclass
 class ModelConfig:
@@ -293,9 +303,9 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"model.layers[{i}]: a GRU must be the last layer of its module")
         if layer.kind == "gabor" and (i != 0 or m.in_channels != 1):
             raise ConfigError(f"model.layers[{i}]: a gabor filter bank must be the first layer, on mono audio")
-        if layer.kind in ("conv", "gabor", "maxpool") and (layer.kernel < 1 or layer.stride < 1 or layer.padding < 0):
+        if layer.strided and (layer.kernel < 1 or layer.stride < 1 or layer.padding < 0):
             raise ConfigError(f"model.layers[{i}]: kernel and stride must be >= 1 and padding >= 0")
-        if layer.norm != "none" and layer.kind not in ("conv", "gabor"):
+        if layer.norm != "none" and not layer.filters:
             raise ConfigError(f"model.layers[{i}]: norm={layer.norm!r} applies to conv and gabor layers only")
         if layer.channels < 1:
             raise ConfigError(f"model.layers[{i}]: channels must be >= 1")

@@ -109,9 +109,8 @@ def variant_config(variant: Variant, seed: int = 0, steps: int | None = None) ->
     modules = list(variant.modules) if variant.modules is not None else list(cfg.model.modules)
     layers = layers[: sum(modules)]
     if variant.width is not None:
-        layers = [
-            ly if ly.kind in ("maxpool", "gabor") else dataclasses.replace(ly, channels=variant.width) for ly in layers
-        ]
+        wide = {"conv", "gru"}  # the filter bank keeps its filters, pooling has no channels of its own
+        layers = [dataclasses.replace(ly, channels=variant.width) if ly.kind in wide else ly for ly in layers]
     if variant.norm is not None:
         layers = [dataclasses.replace(ly, norm=variant.norm) if ly.kind == "conv" else ly for ly in layers]
     model = dataclasses.replace(cfg.model, layers=layers, modules=modules)

@@ -71,7 +71,7 @@ def decoder_specs(cfg: ModelConfig, module: int) -> list[LayerSpec]:
     if not 0 <= module < len(cfg.modules):
         raise ValueError(f"module must be in [0, {len(cfg.modules)}), got {module}")
     n = sum(cfg.modules[: module + 1])
-    return [s for s in cfg.layers[:n] if s.kind in ("conv", "gabor", "maxpool")]
+    return [s for s in cfg.layers[:n] if s.strided]
 
 
 def module_channels(cfg: ModelConfig, module: int) -> int:
@@ -81,7 +81,7 @@ def module_channels(cfg: ModelConfig, module: int) -> int:
     for m, n_layers in enumerate(cfg.modules):
         out = None
         for spec in cfg.layers[i : i + n_layers]:
-            if spec.kind in ("conv", "gabor"):
+            if spec.filters:
                 channels = spec.channels
             elif spec.kind == "gru":
                 out = spec.channels

@@ -21,7 +21,6 @@ __all__ = ["FrameInfo", "GIMModule", "Gabor", "ModuleOutput", "Stack", "frame_in
 
 
 LOGVAR_INIT = -4.6  # log(0.1 ** 2)
-STRIDED = ("conv", "gabor", "maxpool")  # the layer kinds that move along time with a kernel and a stride
 
 
 def frame_infos(cfg: ModelConfig) -> list[FrameInfo]:
@@ -31,7 +30,7 @@ def frame_infos(cfg: ModelConfig) -> list[FrameInfo]:
     i = 0
     for n_layers in cfg.modules:
         for spec in cfg.layers[i : i + n_layers]:
-            if spec.kind in STRIDED:
+            if spec.strided:
                 field += (spec.kernel - 1) * hop
                 offset += ((spec.kernel - 1) / 2 - spec.padding) * hop
                 hop *= spec.stride
@@ -47,7 +46,7 @@ def n_frames(cfg: ModelConfig, n_samples: int) -> list[int]:
     i = 0
     for n_layers in cfg.modules:
         for spec in cfg.layers[i : i + n_layers]:
-            if spec.kind in STRIDED:
+            if spec.strided:
                 length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
         i += n_layers
         out.append(length)
@@ -89,6 +88,10 @@ class _Conv(nn.Module):
         return torch.relu_(x)
 
 
+GABOR_MIN_WIDTH = 1.0  # samples
+LOG_FLOOR = 1e-6  # energy floor of the gabor layer's log (60 dB below a full-scale band)
+
+
 def mel_gabor_init(n_filters: int, kernel: int, sample_rate: int = 16000) -> tuple[Tensor, Tensor]:
     """Centre frequencies (radians per sample) and time widths (samples) of ``n_filters`` Gabor filters
     spaced on the mel scale from 60 Hz to 7.8 kHz (at ``sample_rate``), each as wide in frequency as the
@@ -100,10 +103,6 @@ def mel_gabor_init(n_filters: int, kernel: int, sample_rate: int = 16000) -> tup
     bandwidth = 2 * np.pi * (hz[2:] - hz[:-2]) / 2 / sample_rate  # rad/sample, about the neighbour spacing
     width = np.clip(2 * np.sqrt(2 * np.log(2)) / bandwidth, GABOR_MIN_WIDTH, kernel / 6)
     return torch.tensor(centre, dtype=torch.float32), torch.tensor(width, dtype=torch.float32)
-
-
-GABOR_MIN_WIDTH = 1.0  # samples
-LOG_FLOOR = 1e-6  # energy floor of the gabor layer's log (60 dB below a full-scale band)
 
 
 class Gabor(nn.Module):
@@ -174,7 +173,7 @@ class GIMModule(nn.Module):
         # [j * hop - left, j * hop - left + field).
         self.hop, self.field, self.left = 1, 1, 0
         for spec in specs:
-            if spec.kind in STRIDED:
+            if spec.strided:
                 self.field += (spec.kernel - 1) * self.hop
                 self.left += spec.padding * self.hop
                 self.hop *= spec.stride
