@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import dataclasses
+import statistics
 
 import pytest
 
+from vgim.allocator import is_glibc
 from vgim.bench import (
     CPC,
     GIM_ALL,
@@ -71,6 +73,7 @@ def test_run_bench_on_a_tiny_model() -> None:
         samples=16000,
         steps=2,
         warmup=1,
+        rounds=2,
         device="cpu",
         threads=1,
         progress=False,
@@ -82,9 +85,12 @@ def test_run_bench_on_a_tiny_model() -> None:
         matmul_reps=2,
     )
     assert [c.name for c in result.cases] == [CPC, GIM_ALL, GIM_ONE]
-    for case in result.cases:
-        assert len(case.step_seconds) == 2 and len(case.warmup_seconds) == 1
+    for case in result.cases:  # two rounds of 1 warm-up + 2 timed steps, one process each
+        assert len(case.step_seconds) == 4 and len(case.warmup_seconds) == 2
         assert all(t > 0 for t in case.step_seconds + case.warmup_seconds)
+        assert len(case.round_seconds) == 2
+        assert case.round_seconds[0] == statistics.median(case.step_seconds[:2])
+        assert case.round_seconds[1] == statistics.median(case.step_seconds[2:])
         assert case.seconds_per_step > 0
         assert isinstance(case.peak_bytes, int) and case.peak_bytes >= 0
         assert isinstance(case.baseline_bytes, int) and case.baseline_bytes > 0
@@ -108,8 +114,22 @@ def test_run_bench_on_a_tiny_model() -> None:
         assert case.saved_per_module is not None and case.saved_bytes == max(case.saved_per_module)
     assert len(all_modules.saved_per_module or []) == 2
     assert module_one.saved_bytes == (all_modules.saved_per_module or [0])[0]
+    assert result.rounds == 2
+    gim_rounds, cpc_rounds = result.case(GIM_ALL).round_seconds, result.case(CPC).round_seconds
+    assert result.round_time_ratios() == [g / c for g, c in zip(gim_rounds, cpc_rounds, strict=True)]
+    if is_glibc():  # timing processes allocate as training does; the peak comes from the fixed-threshold one
+        assert all("fixed at 128 KiB" in c.memory_method for c in result.cases)
     text = format_bench(result)
-    for name in (CPC, GIM_ALL, GIM_ONE, "real time", "GFLOP/s", result.machine.cpu, "where the memory goes"):
+    for name in (
+        CPC,
+        GIM_ALL,
+        GIM_ONE,
+        "real time",
+        "GFLOP/s",
+        result.machine.cpu,
+        "where the memory goes",
+        "in each round",
+    ):
         assert name in text
     assert all(v is not None and v > 0 for v in result.ratios().values())
     assert result.other_cpu_cores is None or result.other_cpu_cores >= 0

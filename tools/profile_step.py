@@ -8,6 +8,8 @@ from vgim.model import Stack
 from vgim.objective import Objective
 from vgim.data.batches import Batch
 from vgim.train.loop import backward_step, make_adam
+from vgim.allocator import keep_freed_memory
+keep_freed_memory()  # as vgim.train.loop.train does on CPU
 torch.manual_seed(0); torch.set_flush_denormal(True)
 name, mode = sys.argv[1], sys.argv[2]
 cfg = load_config(name)

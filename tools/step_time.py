@@ -13,6 +13,8 @@ from vgim.model import Stack
 from vgim.objective import Objective
 from vgim.data.batches import Batch
 from vgim.train.loop import backward_step, make_adam
+from vgim.allocator import keep_freed_memory
+keep_freed_memory()  # as vgim.train.loop.train does on CPU
 torch.set_num_threads(1); torch.manual_seed(0); torch.set_flush_denormal(True)
 cfg = load_config(sys.argv[1], sys.argv[2:])
 stack = Stack(cfg.model); obj = Objective(stack, cfg.objective)

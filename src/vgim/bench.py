@@ -7,6 +7,10 @@ What is measured, at ``batch_size`` x ``samples`` of random audio (default 8 x 2
   cases: CPC end to end (preset ``cpc``), GIM with all modules trained at once (preset ``gim``, mode
   ``together``) and GIM module 1 alone (preset ``gim``, mode ``sequential`` with module 0 active, which
   runs module 0 only). ``warmup`` untimed steps come first; the figure is the median of the timed steps.
+  The timing processes allocate as training does on a CPU (:func:`vgim.allocator.keep_freed_memory`).
+  They run in ``rounds``: each round times every case once, the cases interleaved, so that a change in a
+  shared machine's speed during the bench affects all cases alike; the figure is the median over all
+  rounds' timed steps, and the GIM / CPC ratio of each round is kept too.
 - **Peak memory above baseline**, each case in fresh processes (``forkserver``, else ``spawn``) so that
   memory one case freed but the allocator kept does not hide the next case's allocations. Before the
   baseline, one forward + backward on a 1-sequence batch pages in the library code the steps use (else
@@ -24,7 +28,7 @@ What is measured, at ``batch_size`` x ``samples`` of random audio (default 8 x 2
     dynamic mmap threshold, up to 32 MiB, stay resident), not only on what is alive: a model doing
     strictly less work can read higher. So ``peak_bytes`` comes from a second process per case that runs
     2 steps with the mmap threshold fixed at 128 KiB (``mallopt``), where RSS follows the live data; the
-    timing process's own figure, with default settings, is kept as ``rss_peak_bytes``.
+    timing process's own figure (allocating as training does) is kept as ``rss_peak_bytes``.
   - CPU without ``/proc``: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` before and after the steps (a
     lower bound: any part of the peak below the pre-step maximum is not seen).
   - Apple MPS: not measured (``None``).
@@ -60,6 +64,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vgim.allocator import fix_mmap_threshold, is_glibc, keep_freed_memory
 from vgim.config import Config, ModelConfig, load_config
 from vgim.model.stack import Stack, n_frames
 
@@ -297,7 +302,7 @@ class CaseResult:
 
     ``step_seconds``: the timed steps (after ``warmup_seconds``). ``peak_bytes``: peak memory above the
     baseline (``baseline_bytes``), measured as ``memory_method`` says. ``rss_peak_bytes`` (CPU): the peak
-    RSS increase of the timing process itself, with glibc's default (caching) malloc settings.
+    RSS increase of the (first) timing process itself, which allocates as training does.
     """
 
     name: str
@@ -317,6 +322,8 @@ class CaseResult:
     # at once), one set of gradients of the trained parameters, and Adam's two moments of them.
     saved_bytes: int | None = None
     saved_per_module: list[int] | None = None
+    # Median step time of each timing process (one per round, see run_bench), in order.
+    round_seconds: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def seconds_per_step(self) -> float:
@@ -344,24 +351,6 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
-
-
-def _fix_mmap_threshold(nbytes: int = 128 * 1024) -> bool:
-    """Make glibc serve every allocation >= ``nbytes`` with its own ``mmap`` and unmap it on free.
-
-    By default glibc raises this threshold (up to 32 MiB) whenever a mapped block is freed, after which
-    blocks of that size come from the heap and stay resident after ``free``; the RSS peak then depends on
-    fragmentation and allocation order more than on what is alive. Fixing it makes RSS follow live data.
-    """
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, nbytes))
-    except (OSError, AttributeError):
-        return False
-
-
 def _run_pass(
     cfg: Config,
     mode: str,
@@ -375,6 +364,7 @@ def _run_pass(
     threads: int,
     max_seconds: float,
     fixed_malloc: bool = False,
+    keep_freed: bool = False,
     on_step: Callable[[int, float], None] | None = None,
 ) -> _Pass:
     """Build the model, prime it, then run (and time) ``warmup + steps`` training steps in this process."""
@@ -382,10 +372,11 @@ def _run_pass(
     from vgim.objective.losses import Objective
     from vgim.train.loop import _module_params, backward_step, make_adam, resolve_device
 
-    fixed = _fix_mmap_threshold() if fixed_malloc else False
     if threads > 0:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
+    fixed = fix_mmap_threshold() if fixed_malloc else False
+    kept = keep_freed_memory() if keep_freed and dev.type == "cpu" and not fixed_malloc else False
     torch.set_flush_denormal(True)  # as vgim.train.loop.train does
     torch.manual_seed(0)
     stack = Stack(cfg.model).to(dev)
@@ -434,7 +425,10 @@ def _run_pass(
             break
     method = memory.method
     if dev.type == "cpu":
-        method += "; glibc mmap threshold fixed at 128 KiB" if fixed else "; default malloc settings"
+        if fixed:
+            method += "; glibc mmap threshold fixed at 128 KiB"
+        else:
+            method += "; freed memory kept for reuse (as in training)" if kept else "; default malloc settings"
     return _Pass(
         step_seconds=timed,
         warmup_seconds=warm,
@@ -504,10 +498,6 @@ def _isolated_pass(kwargs: dict[str, Any], name: str, on_step: Callable[[int, fl
             proc.join()
 
 
-def _glibc() -> bool:
-    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-
-
 def memory_profile(
     cfg: Config, mode: str, active: int | None, batch_size: int, samples: int, device: str = "auto"
 ) -> tuple[int, list[int]]:
@@ -560,6 +550,7 @@ def bench_case(
     threads: int = 0,
     max_seconds: float = 90.0,
     isolate: bool = True,
+    measure_memory: bool = True,
     on_step: StepCallback | None = None,
 ) -> CaseResult:
     """Time ``warmup + steps`` training steps of ``cfg`` (a Config or a preset name) in ``mode`` and
@@ -567,11 +558,13 @@ def bench_case(
 
     With ``isolate`` (the default) every pass runs in a fresh process, so its memory is not masked by
     what earlier work left in this process's allocator. On CPU with glibc a second process repeats 2
-    steps with a fixed mmap threshold for ``peak_bytes`` (see :func:`_fix_mmap_threshold`); the timing
-    process's own RSS peak is ``rss_peak_bytes``. Without ``isolate`` everything runs here, with default
-    malloc settings. Timed steps stop early (keeping at least 2) when the next one would take the timed
-    total past ``max_seconds``. ``on_step(phase, index, seconds)`` is called after every step, ``phase``
-    being ``"warm-up"``, ``"step"`` or ``"memory"``.
+    steps with a fixed mmap threshold for ``peak_bytes`` (see :func:`vgim.allocator.fix_mmap_threshold`);
+    the timing process, which allocates as training does (:func:`vgim.allocator.keep_freed_memory`), gives
+    ``rss_peak_bytes``. Without ``isolate`` everything runs here, with this process's malloc settings.
+    Timed steps stop early (keeping at least 2) when the next one would take the timed total past
+    ``max_seconds``. ``on_step(phase, index, seconds)`` is called after every step, ``phase``
+    being ``"warm-up"``, ``"step"`` or ``"memory"``. ``measure_memory=False`` skips the memory process
+    (``peak_bytes`` is then the timing process's own figure).
     """
     from vgim.train.loop import resolve_device
 
@@ -602,11 +595,11 @@ def bench_case(
 
     if not isolate:
         timing = _run_pass(**kwargs, on_step=timing_step)
-    else:
-        timing = _isolated_pass(kwargs, name, timing_step)
+    else:  # the timing process allocates as training does (vgim.train.loop.train keeps freed memory on CPU)
+        timing = _isolated_pass(kwargs | dict(keep_freed=True), name, timing_step)
     on_cpu = resolve_device(device).type == "cpu"
     memory = timing
-    if on_cpu and isolate and _glibc():
+    if measure_memory and on_cpu and isolate and is_glibc():
         memory_kwargs = kwargs | dict(steps=2, warmup=0, max_seconds=math.inf, fixed_malloc=True)
         memory = _isolated_pass(memory_kwargs, name, memory_step)
     return CaseResult(
@@ -623,6 +616,7 @@ def bench_case(
         parameters=timing.parameters,
         trained_parameters=timing.trained_parameters,
         cpu_seconds=timing.cpu_seconds + (memory.cpu_seconds if memory is not timing else 0.0),
+        round_seconds=[statistics.median(timing.step_seconds)],
     )
 
 
@@ -711,6 +705,15 @@ class BenchResult:
     def matmul_fraction(self) -> float:
         return self.cpc_flops_per_s / self.matmul_flops_per_s
 
+    @property
+    def rounds(self) -> int:
+        return len(self.cases[0].round_seconds) if self.cases else 0
+
+    def round_time_ratios(self) -> list[float]:
+        """GIM / CPC step time within each round (both timed minutes apart at most)."""
+        cpc, gim = self.case(CPC), self.case(GIM_ALL)
+        return [g / c for g, c in zip(gim.round_seconds, cpc.round_seconds, strict=True)]
+
     def ratios(self) -> dict[str, float | None]:
         cpc, gim, one = self.case(CPC), self.case(GIM_ALL), self.case(GIM_ONE)
 
@@ -736,6 +739,7 @@ def run_bench(
     samples: int = 20480,
     steps: int = 3,
     warmup: int = 1,
+    rounds: int = 3,
     device: str = "auto",
     threads: int = 0,
     progress: bool = True,
@@ -762,6 +766,8 @@ def run_bench(
 
     if steps < 2:
         raise ValueError("steps must be >= 2")
+    if rounds < 1:
+        raise ValueError("rounds must be >= 1")
     t_start = time.perf_counter()
     busy_start, own_start = _machine_busy_seconds(), time.process_time()
     cpc_cfg = load_config(cpc_preset) if isinstance(cpc_preset, str) else cpc_preset
@@ -777,43 +783,57 @@ def run_bench(
     dev = resolve_device(device)
     try:
         machine = machine_info(dev, torch.get_num_threads())
-        memory_steps = 2 if dev.type == "cpu" and _glibc() else 0
-        per_case = warmup + steps + memory_steps
+        memory_steps = 2 if dev.type == "cpu" and is_glibc() else 0
+        per_case = rounds * (warmup + steps) + memory_steps
         bar = tqdm(total=len(cases) * per_case + 2, desc="bench", unit="step", disable=not progress)
-        results: list[CaseResult] = []
-        for name, cfg, mode, active in cases:
-            bar.set_description(name)
-            done = 0
+        results: dict[str, CaseResult] = {}
+        # Rounds: every case's timing process once per round, the cases interleaved, so that a change in the
+        # machine's speed during the bench (frequent on shared virtual machines) hits every case alike.
+        for r in range(rounds):
+            for name, cfg, mode, active in cases:
+                bar.set_description(name if rounds == 1 else f"{name}, round {r + 1}/{rounds}")
+                done = 0
 
-            def on_step(phase: str, i: int, dt: float) -> None:
-                nonlocal done
-                done += 1
-                bar.update(1)
-                n = memory_steps if phase == "memory" else warmup + steps
-                bar.set_postfix_str(f"{phase} {i + 1}/{n}: {dt:.2f} s")
+                def on_step(phase: str, i: int, dt: float) -> None:
+                    nonlocal done
+                    done += 1
+                    bar.update(1)
+                    n = memory_steps if phase == "memory" else warmup + steps
+                    bar.set_postfix_str(f"{phase} {i + 1}/{n}: {dt:.2f} s")
 
-            res = bench_case(
-                cfg,
-                mode,
-                active,
-                name=name,
-                batch_size=batch_size,
-                samples=samples,
-                steps=steps,
-                warmup=warmup,
-                device=device,
-                threads=machine.threads,
-                max_seconds=max_case_seconds,
-                on_step=on_step,
-            )
-            bar.update(per_case - done)
-            res.saved_bytes, res.saved_per_module = memory_profile(cfg, mode, active, batch_size, samples, device)
-            results.append(res)
-            if progress:
-                bar.write(
-                    f"{name}: {res.seconds_per_step:.3f} s/step (median of {len(res.step_seconds)}), "
-                    f"peak {_mib(res.peak_bytes)} above baseline"
+                res = bench_case(
+                    cfg,
+                    mode,
+                    active,
+                    name=name,
+                    batch_size=batch_size,
+                    samples=samples,
+                    steps=steps,
+                    warmup=warmup,
+                    device=device,
+                    threads=machine.threads,
+                    max_seconds=max_case_seconds,
+                    measure_memory=r == 0,
+                    on_step=on_step,
                 )
+                bar.update((warmup + steps + (memory_steps if r == 0 else 0)) - done)
+                if r == 0:
+                    res.saved_bytes, res.saved_per_module = memory_profile(
+                        cfg, mode, active, batch_size, samples, device
+                    )
+                    results[name] = res
+                else:
+                    first = results[name]
+                    first.step_seconds += res.step_seconds
+                    first.warmup_seconds += res.warmup_seconds
+                    first.round_seconds += res.round_seconds
+                    first.cpu_seconds += res.cpu_seconds
+                    res = first
+                if progress and r == rounds - 1:
+                    bar.write(
+                        f"{name}: {res.seconds_per_step:.3f} s/step (median of {len(res.step_seconds)}), "
+                        f"peak {_mib(res.peak_bytes)} above baseline"
+                    )
         bar.set_description("feature extraction")
         realtime, per_call = measure_features(gim_cfg, feature_seconds, feature_reps, device)
         bar.update(1)
@@ -827,7 +847,7 @@ def run_bench(
     busy_end = _machine_busy_seconds()
     other = None
     if busy_start is not None and busy_end is not None:
-        own = time.process_time() - own_start + sum(c.cpu_seconds for c in results)
+        own = time.process_time() - own_start + sum(c.cpu_seconds for c in results.values())
         other = max(0.0, (busy_end - busy_start - own) / wall)
     gim_macs = head_macs(gim_cfg, batch_size, samples)
     cpc_macs = head_macs(cpc_cfg, batch_size, samples, modules=[len(cpc_cfg.model.modules) - 1])
@@ -836,7 +856,7 @@ def run_bench(
         batch_size=batch_size,
         samples=samples,
         warmup=warmup,
-        cases=results,
+        cases=list(results.values()),
         feature_realtime=realtime,
         feature_seconds=feature_seconds,
         feature_call_seconds=per_call,
@@ -861,10 +881,11 @@ def format_bench(result: BenchResult) -> str:
         f"machine: {m.cpu}, {m.cores} cores; device {m.device} ({m.device_name}); "
         f"torch {m.torch_version}, {m.threads} threads; python {m.python}",
         f"batch {result.batch_size} x {result.samples} samples of random audio; "
-        f"{result.warmup} warm-up step(s), then the median of the timed steps",
+        f"{result.warmup} warm-up step(s) per process, then the median of the timed steps of "
+        f"{result.rounds} round(s) (each round times every case once, in a fresh process)",
         "",
         f"{'case':<20} {'config':<8} {'mode':<11} {'s/step':>7} {'min':>7} {'max':>7} {'steps':>5} "
-        f"{'peak':>9} {'peak RSS, default malloc':>25} {'trained params':>15}",
+        f"{'peak':>9} {'peak RSS, as training':>25} {'trained params':>15}",
     ]
     for c in result.cases:
         lines.append(
@@ -893,7 +914,7 @@ def format_bench(result: BenchResult) -> str:
     lines += [
         f"peak: above the baseline (model + optimisers + batch built), each case in fresh processes; "
         f"{'; '.join(methods)}",
-        "peak RSS, default malloc: the same in the timing process, with glibc's default (caching) settings",
+        "peak RSS, as training: the same in the (first) timing process, which allocates as training does",
         "",
         f"feature extraction (gim, eval, {result.feature_seconds:g} s of audio): "
         f"{result.feature_realtime:.1f} x real time ({result.feature_call_seconds:.3f} s per call)",
@@ -907,6 +928,9 @@ def format_bench(result: BenchResult) -> str:
     ]
     for key, value in result.ratios().items():
         lines.append(f"{key:<38} {'n/a' if value is None else f'{value:.2f}'}")
+    if result.rounds > 1:
+        per_round = " ".join(f"{r:.2f}" for r in result.round_time_ratios())
+        lines.append(f"GIM / CPC step time in each round: {per_round}")
     lines.append(f"total bench time {result.total_seconds:.0f} s")
     load = "n/a" if m.load_average is None else f"{m.load_average:.2f}"
     other = "n/a" if result.other_cpu_cores is None else f"{result.other_cpu_cores:.2f}"

@@ -104,7 +104,7 @@ def _embed(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from vgim.bench import format_bench, run_bench
 
-    print(format_bench(run_bench(steps=args.steps, device=args.device, threads=args.threads)))
+    print(format_bench(run_bench(steps=args.steps, rounds=args.rounds, device=args.device, threads=args.threads)))
     return 0
 
 
@@ -293,7 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_embed)
 
     b = sub.add_parser("bench", help="training-step time, peak memory and extraction speed (paper architecture)")
-    b.add_argument("--steps", type=int, default=3)
+    b.add_argument("--steps", type=int, default=3, help="timed steps per case and round (after 1 warm-up step)")
+    b.add_argument(
+        "--rounds", type=int, default=3, help="time every case this many times, interleaved, in fresh processes"
+    )
     b.add_argument("--device", default="auto")
     b.add_argument("--threads", type=int, default=0)
     b.set_defaults(func=_bench)

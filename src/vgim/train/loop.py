@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vgim.allocator import keep_freed_memory
 from vgim.config import Config, TrainConfig, config_from_dict
 from vgim.data.batches import Batch, CropBatches, StepBatches
 from vgim.data.corpus import AudioCorpus
@@ -481,6 +482,9 @@ def _train(
         torch.set_num_threads(t.threads)
     # Denormal floats (values below ~1e-38, e.g. shrinking variances) make CPU arithmetic up to 100x slower.
     torch.set_flush_denormal(True)
+    if device.type == "cpu":
+        # Reuse freed activations instead of having the kernel map and zero them again every step.
+        keep_freed_memory()
     torch.manual_seed(t.seed)
     stack = Stack(cfg.model).to(device)
     objective = Objective(stack, cfg.objective).to(device)
