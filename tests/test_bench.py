@@ -117,6 +117,7 @@ def test_run_bench_on_a_tiny_model() -> None:
     assert result.rounds == 2
     gim_rounds, cpc_rounds = result.case(GIM_ALL).round_seconds, result.case(CPC).round_seconds
     assert result.round_time_ratios() == [g / c for g, c in zip(gim_rounds, cpc_rounds, strict=True)]
+    assert result.ratios()["GIM step / CPC step (time)"] == statistics.median(result.round_time_ratios())
     if is_glibc():  # timing processes allocate as training does; the peak comes from the fixed-threshold one
         assert all("fixed at 128 KiB" in c.memory_method for c in result.cases)
     text = format_bench(result)

@@ -9,8 +9,10 @@ What is measured, at ``batch_size`` x ``samples`` of random audio (default 8 x 2
   runs module 0 only). ``warmup`` untimed steps come first; the figure is the median of the timed steps.
   The timing processes allocate as training does on a CPU (:func:`vgim.allocator.keep_freed_memory`).
   They run in ``rounds``: each round times every case once, the cases interleaved, so that a change in a
-  shared machine's speed during the bench affects all cases alike; the figure is the median over all
-  rounds' timed steps, and the GIM / CPC ratio of each round is kept too.
+  shared machine's speed during the bench affects all cases alike. A case's figure is the median over all
+  rounds' timed steps; the GIM / CPC time ratio is the median of the rounds' own ratios (each compares two
+  processes run a minute apart, so a slow spell of the machine does not pair one case's slow steps with
+  the other's fast ones).
 - **Peak memory above baseline**, each case in fresh processes (``forkserver``, else ``spawn``) so that
   memory one case freed but the allocator kept does not hide the next case's allocations. Before the
   baseline, one forward + backward on a 1-sequence batch pages in the library code the steps use (else
@@ -720,8 +722,14 @@ class BenchResult:
         def ratio(a: int | None, b: int | None) -> float | None:
             return a / b if a is not None and b else None
 
+        # With several rounds, the median of the rounds' ratios: each compares two cases timed a minute apart
+        time_ratio = (
+            statistics.median(self.round_time_ratios())
+            if self.rounds > 1
+            else gim.seconds_per_step / cpc.seconds_per_step
+        )
         return {
-            "GIM step / CPC step (time)": gim.seconds_per_step / cpc.seconds_per_step,
+            "GIM step / CPC step (time)": time_ratio,
             "GIM peak / CPC peak (memory)": ratio(gim.peak_bytes, cpc.peak_bytes),
             "module-1 peak / CPC peak (memory)": ratio(one.peak_bytes, cpc.peak_bytes),
             "CPC achieved FLOP/s / matmul FLOP/s": self.matmul_fraction,
