@@ -3,8 +3,8 @@
 PyTorch allocates CPU tensors with ``malloc``. glibc serves every block of 32 MiB or more (and, by
 default, smaller blocks too until its dynamic threshold has grown) with its own ``mmap`` and returns it to
 the kernel on ``free``. A training step allocates and frees the same large activations and gradients
-every step, so each step the kernel maps fresh pages and zeroes them again: for the paper architecture on
-a CPU, several hundred MiB of page faults per step. :func:`keep_freed_memory` makes glibc serve large
+every step, so each step the kernel maps fresh pages and zeroes them again (BENCHMARKS.md, "Allocator",
+measures what that costs). :func:`keep_freed_memory` makes glibc serve large
 blocks from its heap and keep freed memory for reuse, as PyTorch's CUDA caching allocator does on a GPU.
 The process's resident memory then stays at its peak instead of falling between steps.
 
