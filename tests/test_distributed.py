@@ -28,7 +28,7 @@ from vgim.data.batches import Batch, CropBatches
 from vgim.model import Stack
 from vgim.objective import Objective
 from vgim.train import load_checkpoint, train
-from vgim.train.loop import _module_params, backward_step, make_adam, step_seed
+from vgim.train.loop import backward_step, make_optimisers, step_seed
 
 STEPS = 6
 MODES = ["together", "sequential", "end_to_end"]
@@ -140,7 +140,7 @@ def _reference_ddp(cfg: Config, n_ranks: int) -> tuple[dict[str, torch.Tensor], 
     torch.manual_seed(t.seed)
     stack = Stack(cfg.model)
     objective = Objective(stack, cfg.objective)
-    optimisers = [make_adam(_module_params(stack, objective, m), t.lr) for m in range(stack.n_modules)]
+    optimisers = make_optimisers(stack, objective, t.lr)
     params = list(stack.parameters()) + list(objective.parameters())
     batches = _batches(cfg)
     stack.train()

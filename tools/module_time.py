@@ -13,13 +13,13 @@ from vgim.allocator import keep_freed_memory
 from vgim.config import load_config
 from vgim.model import Stack
 from vgim.objective import Objective
-from vgim.train.loop import make_adam
+from vgim.train.loop import make_optimisers
 
 keep_freed_memory()  # as vgim.train.loop.train does on CPU
 torch.manual_seed(0); torch.set_flush_denormal(True)
 cfg = load_config("gim")
 stack = Stack(cfg.model); obj = Objective(stack, cfg.objective)
-opts = [make_adam(list(stack.blocks[m].parameters()) + list(obj.heads[m].parameters()), 1e-4) for m in range(stack.n_modules)]
+opts = make_optimisers(stack, obj, 1e-4)
 x = 0.1 * torch.randn(8, 1, 20480)
 times = defaultdict(list)
 PARTS = ["encoder forward", "head forward", "backward", "Adam"]

@@ -17,7 +17,7 @@ from vgim.config import load_config
 from vgim.model import Stack
 from vgim.objective import Objective
 from vgim.data.batches import Batch
-from vgim.train.loop import backward_step, make_adam
+from vgim.train.loop import backward_step, make_optimisers
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
@@ -25,7 +25,7 @@ def status(key):
 torch.manual_seed(0); torch.set_flush_denormal(True)
 cfg = load_config(sys.argv[1])
 stack = Stack(cfg.model); obj = Objective(stack, cfg.objective)
-opts = [make_adam(list(stack.blocks[m].parameters()) + list(obj.heads[m].parameters()), 1e-4) for m in range(stack.n_modules)]
+opts = make_optimisers(stack, obj, 1e-4)
 def upd(m, loss):
     opts[m].step(); opts[m].zero_grad(set_to_none=True)
 rss = []

@@ -12,13 +12,13 @@ from vgim.config import load_config
 from vgim.model import Stack
 from vgim.objective import Objective
 from vgim.data.batches import Batch
-from vgim.train.loop import backward_step, make_adam
+from vgim.train.loop import backward_step, make_optimisers
 from vgim.allocator import keep_freed_memory
 keep_freed_memory()  # as vgim.train.loop.train does on CPU
 torch.set_num_threads(1); torch.manual_seed(0); torch.set_flush_denormal(True)
 cfg = load_config(sys.argv[1], sys.argv[2:])
 stack = Stack(cfg.model); obj = Objective(stack, cfg.objective)
-opts = [make_adam(list(stack.blocks[m].parameters()) + list(obj.heads[m].parameters()), 1e-4) for m in range(stack.n_modules)]
+opts = make_optimisers(stack, obj, 1e-4)
 def upd(m, l):
     opts[m].step(); opts[m].zero_grad(set_to_none=True)
 b = Batch(0.1 * torch.randn(cfg.train.batch_size, 1, cfg.data.crop_samples))

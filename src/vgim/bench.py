@@ -372,7 +372,7 @@ def _run_pass(
     """Build the model, prime it, then run (and time) ``warmup + steps`` training steps in this process."""
     from vgim.data.batches import Batch
     from vgim.objective.losses import Objective
-    from vgim.train.loop import _module_params, backward_step, make_adam, resolve_device
+    from vgim.train.loop import _module_params, backward_step, make_optimisers, resolve_device
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -385,8 +385,7 @@ def _run_pass(
     objective = Objective(stack, cfg.objective).to(dev)
     stack.train()
     objective.train()
-    groups = [_module_params(stack, objective, m) for m in range(stack.n_modules)]
-    optimisers = [make_adam(g, cfg.train.lr) for g in groups]
+    optimisers = make_optimisers(stack, objective, cfg.train.lr)
     audio = Batch(0.1 * torch.randn(batch_size, cfg.model.in_channels, samples, device=dev))
     trained_once: set[int] = set()
 
@@ -438,7 +437,7 @@ def _run_pass(
         baseline_bytes=memory.baseline,
         memory_method=method,
         parameters=sum(p.numel() for p in stack.parameters()) + sum(p.numel() for p in objective.parameters()),
-        trained_parameters=sum(p.numel() for m in sorted(trained_once) for p in groups[m]),
+        trained_parameters=sum(p.numel() for m in sorted(trained_once) for p in _module_params(stack, objective, m)),
     )
 
 

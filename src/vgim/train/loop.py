@@ -280,6 +280,11 @@ def _module_params(stack: Stack, objective: Objective, m: int) -> list[nn.Parame
     return list(stack.blocks[m].parameters()) + list(objective.heads[m].parameters())
 
 
+def make_optimisers(stack: Stack, objective: Objective, lr: float, weight_decay: float = 0.0) -> list[torch.optim.Adam]:
+    """One Adam per module, over its encoder block and its InfoNCE head (gradient isolation needs no more)."""
+    return [make_adam(_module_params(stack, objective, m), lr, weight_decay) for m in range(stack.n_modules)]
+
+
 def _active_module(mode: str, step: int, total: int, n_modules: int) -> int | None:
     """In sequential mode, the module trained at ``step``; otherwise None (all modules)."""
     if mode != "sequential":
@@ -488,7 +493,7 @@ def _train(
     torch.manual_seed(t.seed)
     stack = Stack(cfg.model).to(device)
     objective = Objective(stack, cfg.objective).to(device)
-    optimisers = [make_adam(_module_params(stack, objective, m), t.lr, t.weight_decay) for m in range(stack.n_modules)]
+    optimisers = make_optimisers(stack, objective, t.lr, t.weight_decay)
     start = 0
     if state is not None:
         stack.load_state_dict(state["model"], strict=True)
