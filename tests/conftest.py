@@ -11,6 +11,7 @@ def tiny_config(
     modules: list[int] | None = None,
     variational: bool = False,
     beta: float = 0.0,
+    bottleneck: str = "",
     mode: str = "together",
     steps: int = 30,
 ) -> Config:
@@ -25,7 +26,11 @@ def tiny_config(
     ]
     cfg = Config(
         name="tiny",
-        model=ModelConfig(layers=layers, modules=modules or [3, 3], variational=variational),
+        model=ModelConfig(
+            layers=layers,
+            modules=modules or [3, 3],
+            bottleneck=bottleneck or ("gaussian" if variational else "identity"),
+        ),
         objective=ObjectiveConfig(n_predictions=4, n_negatives=8, beta=beta, max_positions=32),
         train=TrainConfig(mode=mode, steps=steps, batch_size=4, lr=3e-3, checkpoint_every=10, log_every=5),  # type: ignore[arg-type]
     )

@@ -83,7 +83,7 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["train", "--out", str(tmp_path / "r"), "--preset", "nope"]) == 2
     assert "no preset or config file named 'nope'" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "r"), "model.variational=false", "objective.beta=0.1"]) == 2
-    assert "beta > 0 needs model.variational" in capsys.readouterr().err
+    assert "objective.beta > 0 weighs a bottleneck" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "r2"), "--resume"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "r3"), "--quiet", "data.root=/nonexistent/folder"]) == 2

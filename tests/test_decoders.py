@@ -130,7 +130,7 @@ def test_train_decoders_lowers_loss_and_writes_metrics(tiny_run: Path, tmp_path:
 
     # a finished training is only re-evaluated
     again = train_decoders(
-        tiny_run, corpus=toy_corpus(), steps=40, hidden=16, out_dir=out, progress=False, n_examples=0
+        tiny_run, corpus=toy_corpus(), steps=40, batch_size=4, hidden=16, out_dir=out, progress=False, n_examples=0
     )
     assert again.step == 40 and again.metrics[1]["mse"] == pytest.approx(result.metrics[1]["mse"])
 

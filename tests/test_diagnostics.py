@@ -46,7 +46,7 @@ def assert_png(path: Path) -> None:
 def _fixed_posterior_model(mu: np.ndarray, logvar: np.ndarray) -> Stack:
     """A variational tiny stack whose module-1 posterior is N(mu, exp(logvar)) at every frame."""
     model = Stack(tiny_config(variational=True).model).eval()
-    block = model.block(0)
+    block = model.block(0).bottleneck
     assert block.mu is not None and block.logvar is not None
     with torch.no_grad():
         block.mu.weight.zero_()

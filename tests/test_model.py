@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from vgim.config import ModelConfig, available_presets, load_config
+from vgim.data.batches import Batch
 from vgim.model import Stack, frame_infos
 from vgim.objective import Objective
 
@@ -90,7 +91,7 @@ def test_gradient_is_cut_between_modules() -> None:
     objective = Objective(stack, cfg.objective)
     x = torch.randn(4, 1, 8000)
     outputs = stack(x, cut_gradients=True)
-    losses = objective(outputs, x)
+    losses = objective(outputs, Batch(x))
     losses[1].loss.backward()
     for p in stack.blocks[0].parameters():
         assert p.grad is None
@@ -98,7 +99,7 @@ def test_gradient_is_cut_between_modules() -> None:
     # end to end, the same loss does reach module 0
     stack.zero_grad(set_to_none=True)
     outputs = stack(x, cut_gradients=False)
-    objective(outputs, x)[1].loss.backward()
+    objective(outputs, Batch(x))[1].loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in stack.blocks[0].parameters())
 
 

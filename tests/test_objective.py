@@ -47,7 +47,7 @@ def test_fast_infonce_matches_reference(
     z = torch.randn(3, 20, 6)
     c = torch.randn(3, 20, 5)
     speakers = torch.tensor([0, 1, 0])
-    out = head(z, c, speakers)
+    out = head.score(z, c, speakers)
     ref_loss, ref_acc = reference_infonce(z, c, head.W.weight.detach(), out.positions, out.negatives)
     torch.testing.assert_close(out.loss_k.detach(), ref_loss, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out.accuracy_k, ref_acc)
@@ -59,7 +59,7 @@ def test_fast_infonce_matches_reference(
 
 def test_scores_only_the_scored_positions() -> None:
     head = InfoNCE(4, 4, n_predictions=2, n_negatives=3, max_positions=5)
-    out = head(torch.randn(2, 4000, 4), torch.randn(2, 4000, 4))
+    out = head.score(torch.randn(2, 4000, 4), torch.randn(2, 4000, 4))
     assert out.positions.numel() == 5
     assert out.negatives.shape == (2, 5, 2, 3)
 
@@ -119,7 +119,7 @@ def test_negative_sampling_errors_are_clear() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         sample_negatives(1, 3, tt, 2, "other_sequences")
     with pytest.raises(ValueError, match="too short"):
-        InfoNCE(2, 2, n_predictions=12)(torch.randn(1, 10, 2), torch.randn(1, 10, 2))
+        InfoNCE(2, 2, n_predictions=12).score(torch.randn(1, 10, 2), torch.randn(1, 10, 2))
 
 
 def test_kl_equals_monte_carlo_estimate() -> None:
@@ -148,7 +148,7 @@ def test_contexts_that_are_the_latents_match_the_reference_and_its_gradient(
     head = InfoNCE(5, 5, n_predictions=3, n_negatives=4, max_positions=6, share_negatives=shared)
     z = torch.randn(2, 16, 5, requires_grad=True)
     torch.manual_seed(3)
-    out = head(z, z)
+    out = head.score(z, z)
     ref_loss, ref_acc = reference_infonce(z.detach(), z.detach(), head.W.weight.detach(), out.positions, out.negatives)
     torch.testing.assert_close(out.loss_k.detach(), ref_loss, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out.accuracy_k, ref_acc)
@@ -159,7 +159,7 @@ def test_contexts_that_are_the_latents_match_the_reference_and_its_gradient(
     head2 = InfoNCE(5, 5, n_predictions=3, n_negatives=4, max_positions=6, share_negatives=shared)
     head2.load_state_dict(head.state_dict())
     torch.manual_seed(3)
-    out2 = head2(z2, c2)
+    out2 = head2.score(z2, c2)
     assert torch.equal(out2.negatives, out.negatives)
     (grad2,) = torch.autograd.grad(out2.loss, z2)
     torch.testing.assert_close(grad, grad2, rtol=1e-5, atol=1e-6)

@@ -31,7 +31,7 @@ def _model(variational: bool) -> Stack:
     model = Stack(tiny_config(variational=variational).model).eval()
     if variational:  # spread the posteriors so that the KL differs between dimensions
         for m in range(model.n_modules):
-            lv = model.block(m).logvar
+            lv = model.block(m).bottleneck.logvar
             assert lv is not None
             torch.nn.init.normal_(lv.bias, 0.0, 0.5)  # type: ignore[arg-type]
     return model

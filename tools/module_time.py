@@ -6,11 +6,15 @@ backward of both, and the module's Adam step; median of 8 steps after 2 untimed 
 
 Usage: .venv/bin/python tools/module_time.py
 """
-import statistics, time
+import statistics
+import time
 from collections import defaultdict
+
 import torch
+
 from vgim.allocator import keep_freed_memory
 from vgim.config import load_config
+from vgim.data.batches import Batch
 from vgim.model import Stack
 from vgim.objective import Objective
 from vgim.train.loop import make_optimisers
@@ -31,7 +35,7 @@ def step(record):
         t0 = time.perf_counter()
         out = stack.block(m)(h, sample=True)
         t1 = time.perf_counter()
-        loss = obj.module_loss(m, out, module_input, None).loss
+        loss = obj.module_loss(m, out, module_input, Batch(x)).loss
         t2 = time.perf_counter()
         loss.backward()
         t3 = time.perf_counter()

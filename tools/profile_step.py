@@ -2,13 +2,17 @@
 
 Usage: .venv/bin/python tools/profile_step.py gim together
 """
-import sys, torch
+import sys
+
+import torch
+
+from vgim.allocator import keep_freed_memory
 from vgim.config import load_config
+from vgim.data.batches import Batch
 from vgim.model import Stack
 from vgim.objective import Objective
-from vgim.data.batches import Batch
 from vgim.train.loop import backward_step, make_optimisers
-from vgim.allocator import keep_freed_memory
+
 keep_freed_memory()  # as vgim.train.loop.train does on CPU
 torch.manual_seed(0); torch.set_flush_denormal(True)
 name, mode = sys.argv[1], sys.argv[2]
@@ -20,7 +24,8 @@ def upd(m, l):
 b = Batch(0.1 * torch.randn(8, 1, 20480))
 for _ in range(2):
     backward_step(stack, obj, b, mode, None, update=upd)
-from torch.profiler import profile, ProfilerActivity
+from torch.profiler import ProfilerActivity, profile
+
 with profile(activities=[ProfilerActivity.CPU]) as prof:
     backward_step(stack, obj, b, mode, None, update=upd)
 print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))

@@ -7,7 +7,9 @@ step and the high-water mark VmHWM, in MiB.
 
 Usage: .venv/bin/python tools/rss_steps.py [PRESET] [STEPS]
 """
-import os, subprocess, sys
+import os
+import subprocess
+import sys
 
 CHILD = r"""
 import sys, torch

@@ -6,14 +6,18 @@ operators that take the time. Quoted in docs/thesis-study.md (shared negatives a
 
 Usage: .venv/bin/python tools/step_time.py PRESET_OR_TOML [section.key=value ...]
 """
-import sys, time
+import sys
+import time
+
 import torch
+
+from vgim.allocator import keep_freed_memory
 from vgim.config import load_config
+from vgim.data.batches import Batch
 from vgim.model import Stack
 from vgim.objective import Objective
-from vgim.data.batches import Batch
 from vgim.train.loop import backward_step, make_optimisers
-from vgim.allocator import keep_freed_memory
+
 keep_freed_memory()  # as vgim.train.loop.train does on CPU
 torch.set_num_threads(1); torch.manual_seed(0); torch.set_flush_denormal(True)
 cfg = load_config(sys.argv[1], sys.argv[2:])
@@ -26,7 +30,8 @@ for _ in range(3): backward_step(stack, obj, b, cfg.train.mode, None, update=upd
 t=time.perf_counter()
 for _ in range(5): backward_step(stack, obj, b, cfg.train.mode, None, update=upd)
 print("s/step", (time.perf_counter()-t)/5)
-from torch.profiler import profile, ProfilerActivity
+from torch.profiler import ProfilerActivity, profile
+
 with profile(activities=[ProfilerActivity.CPU]) as prof:
     backward_step(stack, obj, b, cfg.train.mode, None, update=upd)
 print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))

@@ -372,7 +372,7 @@ def _run_pass(
     """Build the model, prime it, then run (and time) ``warmup + steps`` training steps in this process."""
     from vgim.data.batches import Batch
     from vgim.objective.losses import Objective
-    from vgim.train.loop import _module_params, backward_step, make_optimisers, resolve_device
+    from vgim.train.loop import backward_step, make_optimisers, module_params, resolve_device
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -437,7 +437,7 @@ def _run_pass(
         baseline_bytes=memory.baseline,
         memory_method=method,
         parameters=sum(p.numel() for p in stack.parameters()) + sum(p.numel() for p in objective.parameters()),
-        trained_parameters=sum(p.numel() for m in sorted(trained_once) for p in _module_params(stack, objective, m)),
+        trained_parameters=sum(p.numel() for m in sorted(trained_once) for p in module_params(stack, objective, m)),
     )
 
 
@@ -633,7 +633,7 @@ def measure_features(
     from vgim.train.loop import resolve_device
 
     config = load_config(cfg) if isinstance(cfg, str) else cfg
-    model_cfg = dataclasses.replace(config.model, variational=False)
+    model_cfg = dataclasses.replace(config.model, bottleneck="identity", bottleneck_options={})
     torch.manual_seed(0)
     dev = resolve_device(device)
     stack = Stack(model_cfg).to(dev).eval()

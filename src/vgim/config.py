@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 LayerKind = Literal["conv", "gabor", "maxpool", "gru"]
 NegativeStrategy = Literal["batch", "same_sequence", "other_sequences", "same_speaker"]
-TrainMode = Literal["together", "sequential", "end_to_end"]
+TrainMode = Literal["together", "sequential", "end_to_end", "frozen"]
 Precision = Literal["fp32", "bf16"]
 
 
@@ -61,20 +61,40 @@ class ModelConfig:
     """The encoder: an ordered list of layers grouped into gradient-isolated modules.
 
     ``modules`` gives the number of layers in each module, in order; it must sum to ``len(layers)``.
-    CPC is one module; GIM is several. ``variational`` makes every module output a mean and a
-    log-variance and sample ``z = mu + sigma * eps`` while training (V-GIM).
+    CPC is one module; GIM is several.
+
+    ``bottleneck`` names what sits on each module's latent (:mod:`vgim.model.bottleneck`): ``identity``
+    (CPC, GIM), ``gaussian`` (V-GIM: a mean and a log-variance, ``z = mu + sigma * eps`` while training,
+    penalty ``KL(q(z|x) || N(0, I))``) or ``vq`` (a VQ-VAE codebook, :mod:`vgim.model.vq`). Its own
+    settings go in ``bottleneck_options`` (checked against that bottleneck's options dataclass). Old
+    configs' ``variational = true / false`` is read as ``bottleneck = "gaussian" / "identity"``.
     """
 
     layers: list[LayerSpec] = field(default_factory=list)
     modules: list[int] = field(default_factory=list)
-    variational: bool = False
+    bottleneck: str = "identity"
+    bottleneck_options: dict[str, bool | int | float | str] = field(default_factory=dict)
     in_channels: int = 1
+
+    @property
+    def variational(self) -> bool:
+        """Whether the modules are Gaussian (V-GIM): their latents have a posterior ``mu``, ``logvar``."""
+        return self.bottleneck == "gaussian"
 
 
 @dataclass
 class ObjectiveConfig:
-    """InfoNCE with the log-bilinear score ``z_{t+k}^T W_k c_t`` (k = 1..K) plus ``beta * KL``."""
+    """Each module's loss: ``head loss + beta * bottleneck penalty`` (:mod:`vgim.objective`).
 
+    ``head`` names the objective (:func:`vgim.objective.base.head_names`): ``infonce`` (CPC's log-bilinear
+    score ``z_{t+k}^T W_k c_t``, k = 1..K, configured by the fields below) or ``apc`` (:mod:`vgim.objective.apc`);
+    a head's own settings go in ``options``. ``beta`` weighs the bottleneck's penalty (the KL of a Gaussian
+    bottleneck, the commitment loss of a VQ one). The KL is summed over channels and averaged over frames
+    and batch; code that sums it over frames too (the thesis author's) weighs the same beta T times more.
+    """
+
+    head: str = "infonce"
+    options: dict[str, bool | int | float | str] = field(default_factory=dict)
     n_predictions: int = 12
     n_negatives: int = 10
     negatives: NegativeStrategy = "batch"
@@ -105,6 +125,8 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0  # torch intra-op threads; 0 = torch default
     precision: Precision = "fp32"
+    # Train only these modules (0-based; the others run frozen); empty = every module.
+    modules: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -175,6 +197,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value not in allowed:
             raise ConfigError(f"{where}: expected one of {list(allowed)}, got {value!r}")
         return value
+    if origin is dict:
+        key_tp, value_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return {_coerce(k, key_tp, where): _coerce(v, value_tp, f"{where}.{k}") for k, v in value.items()}
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -216,8 +243,33 @@ def _from_dict(cls: Any, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Read older configs: ``model.variational = true / false`` became ``model.bottleneck``."""
+    model = data.get("model")
+    if isinstance(model, dict) and "variational" in model:
+        model = dict(model)
+        variational = model.pop("variational")
+        if not isinstance(variational, bool):
+            raise ConfigError(f"model.variational: expected true or false, got {variational!r}")
+        current = model.get("bottleneck", "identity")
+        if current in ("identity", "gaussian"):
+            model["bottleneck"] = "gaussian" if variational else "identity"
+        elif variational:
+            raise ConfigError(
+                f"model.variational = true contradicts model.bottleneck = {current!r}; set model.bottleneck only"
+            )
+        data = data | {"model": model}
+    return data
+
+
+def typed(cls: Any, data: dict[str, Any], where: str) -> Any:
+    """``data`` as an instance of the dataclass ``cls``, type-checked and converted like a config section
+    (used for the options of heads and bottlenecks); raises :class:`ConfigError` naming ``where``."""
+    return _coerce(data, cls, where)
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
-    cfg: Config = _from_dict(Config, data, "")
+    cfg: Config = _from_dict(Config, _migrate(data), "")
     validate(cfg)
     return cfg
 
@@ -314,11 +366,23 @@ def validate(cfg: Config) -> None:
         raise ConfigError("objective.n_predictions and objective.n_negatives must be >= 1")
     if o.beta < 0:
         raise ConfigError("objective.beta must be >= 0")
-    if o.beta > 0 and not m.variational:
-        raise ConfigError("objective.beta > 0 needs model.variational = true")
+    from vgim.model.bottleneck import check_bottleneck
+    from vgim.objective.base import check_head
+
+    check_bottleneck(m.bottleneck, m.bottleneck_options)
+    check_head(o.head, o.options)
+    if o.beta > 0 and m.bottleneck == "identity":
+        raise ConfigError(
+            "objective.beta > 0 weighs a bottleneck's penalty: it needs model.bottleneck = 'gaussian' or 'vq' "
+            "(model.variational = true is the old name of 'gaussian')"
+        )
     t = cfg.train
     if t.steps < 0 or t.batch_size < 1 or t.lr <= 0:
         raise ConfigError("train.steps >= 0, train.batch_size >= 1 and train.lr > 0 are required")
+    if len(set(t.modules)) != len(t.modules) or any(not 0 <= i < len(m.modules) for i in t.modules):
+        raise ConfigError(
+            f"train.modules={t.modules} must list distinct modules in 0..{len(m.modules) - 1} (empty: all)"
+        )
     if t.checkpoint_every < 1 or t.log_every < 1:
         raise ConfigError("train.checkpoint_every and train.log_every must be >= 1")
     if len(cfg.data.noise_snr_db) not in (0, 2) or len(cfg.data.background_snr_db) != 2:

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import vgim
@@ -21,7 +22,8 @@ from vgim.data.corpus import load_corpus
 from vgim.data.synthetic import synthesize_corpus
 from vgim.evaluate.evaluation import EvaluationSplit, evaluate_models
 from vgim.evaluate.probes import ProbeResult, results_table, results_to_json
-from vgim.train.loop import CHECKPOINT, batches_from_corpus, train
+from vgim.train.loop import batches_from_corpus
+from vgim.train.rundir import RunDir
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -73,9 +75,8 @@ def run_demo(
         cfg = load_config(preset, extra)
         run_dir = out / preset
         t1 = time.perf_counter()
-        if not (run_dir / "export" / "model.safetensors").exists():
-            resume = (run_dir / CHECKPOINT).exists()
-            train(cfg, run_dir, batches=batches_from_corpus(cfg, split.train), resume=resume, progress=progress)
+        # a folder holding a run of another config (other steps, seed or overrides) is refused, not reused
+        RunDir(run_dir).train_or_reuse(cfg, partial(batches_from_corpus, cfg, split.train), progress=progress)
         seconds[f"train {preset}"] = time.perf_counter() - t1
         models[name] = vgim.load(run_dir)
 

@@ -30,8 +30,9 @@ from vgim.evaluate.evaluation import (
     validation_split,
 )
 from vgim.evaluate.probes import FeatureSet, ProbeResult, results_table, results_to_json, run_probes
-from vgim.experiments.runs import train_or_reuse
 from vgim.experiments.thesis import THESIS_TASKS
+from vgim.train.loop import batches_from_corpus
+from vgim.train.rundir import RunDir
 
 __all__ = ["ABLATION", "Variant", "run_ablation", "variant_config"]
 
@@ -118,7 +119,7 @@ def variant_config(variant: Variant, seed: int = 0, steps: int | None = None) ->
 
 
 def _train_variant(cfg: Config, run_dir: Path, corpus: AudioCorpus) -> None:
-    train_or_reuse(cfg, run_dir, corpus, progress=False)
+    RunDir(run_dir).train_or_reuse(cfg, lambda: batches_from_corpus(cfg, corpus), progress=False)
 
 
 def run_ablation(

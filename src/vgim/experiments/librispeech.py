@@ -36,6 +36,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,9 +59,10 @@ from vgim.evaluate.frame_probe import AlignMode, align_features, frame_phone_pro
 from vgim.evaluate.pooling import pool_utterance
 from vgim.evaluate.probes import ProbeResult, linear_probe, results_to_json
 from vgim.evaluate.supervised import train_supervised_crops
-from vgim.experiments.runs import check_run_config, train_or_reuse
 from vgim.frames import FrameInfo
 from vgim.model.stack import Stack
+from vgim.train.loop import batches_from_corpus
+from vgim.train.rundir import RunDir
 
 __all__ = [
     "PAPER_REPORTED",
@@ -329,7 +331,7 @@ def _supervised(
     marker = run_dir / "supervised.json"
     export = run_dir / "export"
     if (export / "model.safetensors").exists() and marker.exists():
-        check_run_config(cfg, export)  # through the dataclasses: fields added since then take their defaults
+        RunDir(export).check_config(cfg)  # through the dataclasses: fields added since then take their defaults
         if json.loads(marker.read_text()) != settings:
             raise ValueError(f"{run_dir} holds a supervised baseline with other settings: use another --out")
         return vgim.load(export, device), True
@@ -357,7 +359,7 @@ def _baseline_config(configs: dict[str, Config], preset: str | None, overrides: 
         cfg = load_config(preset, overrides)
     else:
         cfg = max(configs.values(), key=lambda c: len(c.model.modules))
-    model = dataclasses.replace(cfg.model, variational=False)
+    model = dataclasses.replace(cfg.model, bottleneck="identity", bottleneck_options={})
     objective = dataclasses.replace(cfg.objective, beta=0.0)
     return dataclasses.replace(cfg, name=f"{cfg.name}-baseline", model=model, objective=objective)
 
@@ -515,11 +517,11 @@ def run_librispeech_experiment(
     run_dirs = {preset: out_dir / preset for preset in presets}
     base_cfg = _baseline_config(configs, baseline_preset, extra)
     for preset, cfg in configs.items():  # a wrong --out fails now, not after hours of training
-        check_run_config(cfg, run_dirs[preset])
+        RunDir(run_dirs[preset]).check_config(cfg)
     if baselines:
         for label in _SUPERVISED:
             for task in _TASKS:
-                check_run_config(base_cfg, out_dir / f"{label.replace(' ', '-')}-{task}" / "export")
+                RunDir(out_dir / f"{label.replace(' ', '-')}-{task}" / "export").check_config(base_cfg)
     dev = str(resolve_device(device))
     seconds: dict[str, float] = {}
 
@@ -564,7 +566,9 @@ def run_librispeech_experiment(
     for preset, cfg in configs.items():
         name = _DISPLAY.get(preset, preset)
         t = time.perf_counter()
-        reused = train_or_reuse(cfg, run_dirs[preset], train.corpus, progress=progress)
+        reused = RunDir(run_dirs[preset]).train_or_reuse(
+            cfg, partial(batches_from_corpus, cfg, train.corpus), progress=progress
+        )
         seconds[f"train {name}"] = time.perf_counter() - t
         runs[name] = {"preset": preset, "path": str(run_dirs[preset]), "reused": reused}
         model = vgim.load(run_dirs[preset], dev)

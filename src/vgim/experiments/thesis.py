@@ -25,9 +25,9 @@ from vgim.data.corpus import AudioCorpus
 from vgim.evaluate.evaluation import EvaluationSplit, mfcc_feature_set, model_feature_sets, random_init_model
 from vgim.evaluate.probes import FeatureSet, ProbeResult, ProbeTask, run_probes
 from vgim.evaluate.supervised import train_supervised
-from vgim.experiments.runs import check_run_config
 from vgim.model.stack import Stack
-from vgim.train.loop import CHECKPOINT, batches_from_corpus, train
+from vgim.train.loop import batches_from_corpus
+from vgim.train.rundir import RunDir
 
 __all__ = ["THESIS_REPORTED", "THESIS_TASKS", "ExperimentResult", "aggregate", "run_thesis_experiment"]
 
@@ -102,11 +102,10 @@ def _slug(name: str) -> str:
 
 def _train_run(preset: str, run_dir: Path, split: EvaluationSplit, overrides: list[str], progress: bool) -> None:
     cfg = load_config(preset, overrides)
-    check_run_config(cfg, run_dir)  # a run folder of another config is an error, never silently reused
-    if (run_dir / "export" / "model.safetensors").exists():
-        return
-    resume = (run_dir / CHECKPOINT).exists()
-    train(cfg, run_dir, batches=batches_from_corpus(cfg, split.train), resume=resume, progress=progress)
+    run = RunDir(run_dir)
+    run.check_config(cfg)  # a run folder of another config is an error, never silently reused
+    if not run.is_finished():
+        run.train_or_reuse(cfg, lambda: batches_from_corpus(cfg, split.train), progress=progress)
 
 
 def _train_all_parallel(
@@ -119,8 +118,8 @@ def _train_all_parallel(
     from tqdm.auto import tqdm
 
     for preset, run_dir, extra in tasks:
-        check_run_config(load_config(preset, [*extra, "train.threads=1"]), run_dir)
-    todo = [t for t in tasks if not (t[1] / "export" / "model.safetensors").exists()]
+        RunDir(run_dir).check_config(load_config(preset, [*extra, "train.threads=1"]))
+    todo = [t for t in tasks if not RunDir(t[1]).is_finished()]
     if not todo:
         return
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"

@@ -17,6 +17,7 @@ Module indices are 0-based in the API (as in ``Stack.block(m)``); files and labe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -30,9 +31,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vgim.config import Config, LayerSpec, ModelConfig, config_from_dict
+from vgim.config import Config, ObjectiveConfig, TrainConfig, config_from_dict
 from vgim.data.corpus import AudioCorpus
 from vgim.model.stack import Stack
+from vgim.objective.reconstruction import Decoder, ReconstructionLoss, decoder_specs, module_channels
 
 __all__ = [
     "DECODER_FILE",
@@ -60,159 +62,6 @@ LSD_N_FFT = 512
 LSD_HOP = 128
 #: Power floor of the log-spectral distance (|X|^2 + eps): -100 dB.
 LSD_EPS = 1e-10
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Architecture
-
-
-def decoder_specs(cfg: ModelConfig, module: int) -> list[LayerSpec]:
-    """The conv/pool layers of modules ``0..module`` in encoder order (the layers a decoder mirrors)."""
-    if not 0 <= module < len(cfg.modules):
-        raise ValueError(f"module must be in [0, {len(cfg.modules)}), got {module}")
-    n = sum(cfg.modules[: module + 1])
-    return [s for s in cfg.layers[:n] if s.strided]
-
-
-def module_channels(cfg: ModelConfig, module: int) -> int:
-    """Channels of module ``module``'s representation ``c`` (GRU hidden size, or its last conv's channels)."""
-    channels = cfg.in_channels
-    i = 0
-    for m, n_layers in enumerate(cfg.modules):
-        out = None
-        for spec in cfg.layers[i : i + n_layers]:
-            if spec.filters:
-                channels = spec.channels
-            elif spec.kind == "gru":
-                out = spec.channels
-        channels = out if out is not None else channels
-        if m == module:
-            return channels
-        i += n_layers
-    raise ValueError(f"module must be in [0, {len(cfg.modules)}), got {module}")
-
-
-class Decoder(nn.Module):
-    """Transposed-convolution decoder of one module of a :class:`~vgim.model.Stack`.
-
-    Parameters
-    ----------
-    cfg
-        The encoder's :class:`~vgim.config.ModelConfig`; every size is derived from ``cfg.layers`` and
-        ``cfg.modules``.
-    module
-        The module (0-based) whose representation ``c`` is decoded.
-    hidden
-        Channels of every intermediate layer.
-
-    Notes
-    -----
-    Layer ``i`` of the decoder mirrors the encoder's ``i``-th conv/pool layer counted from the end:
-    ``ConvTranspose1d(kernel, stride, padding)`` with that layer's kernel, stride and padding, ReLU in
-    between, a linear last layer with ``cfg.in_channels`` output channels. Given the target length, each
-    transposed convolution is told the encoder's length at that depth (``output_size``), so every
-    intermediate length and the output length equal the encoder's; the output is then cropped or
-    zero-padded to the target length (only needed when ``c`` does not come from a signal of that length).
-    """
-
-    def __init__(self, cfg: ModelConfig, module: int, hidden: int = 64) -> None:
-        super().__init__()
-        if hidden < 1:
-            raise ValueError(f"hidden must be >= 1, got {hidden}")
-        self.module_index = module
-        self.hidden = hidden
-        self.specs = decoder_specs(cfg, module)
-        self.in_channels = module_channels(cfg, module)
-        self.out_channels = cfg.in_channels
-        layers: list[nn.ConvTranspose1d] = []
-        reverse = list(reversed(self.specs))
-        if not reverse:  # no conv/pool before this module: frames are samples, a 1x1 map is the mirror
-            reverse = [LayerSpec("conv", cfg.in_channels, 1, 1, 0)]
-        for i, spec in enumerate(reverse):
-            c_in = self.in_channels if i == 0 else hidden
-            c_out = self.out_channels if i == len(reverse) - 1 else hidden
-            layers.append(nn.ConvTranspose1d(c_in, c_out, spec.kernel, spec.stride, spec.padding))
-        self.layers = nn.ModuleList(layers)
-
-    def encoder_lengths(self, n_samples: int) -> list[int]:
-        """Lengths after each mirrored encoder layer for an input of ``n_samples``: ``[n_samples, ...]``."""
-        lengths = [n_samples]
-        for spec in self.specs:
-            lengths.append(max(0, (lengths[-1] + 2 * spec.padding - spec.kernel) // spec.stride + 1))
-        return lengths
-
-    def forward(self, c: Tensor, length: int | None = None) -> Tensor:
-        """Decode ``c`` (``[batch, frames, channels]``) to a waveform ``[batch, in_channels, samples]``.
-
-        ``length``: the number of samples to return (the length of the encoded signal); ``None`` keeps the
-        transposed convolutions' natural length.
-        """
-        if c.dim() != 3 or c.shape[-1] != self.in_channels:
-            raise ValueError(f"expected c of shape [batch, frames, {self.in_channels}], got {tuple(c.shape)}")
-        h = c.transpose(1, 2)
-        sizes: list[int] | None = None
-        if length is not None and self.specs:
-            lengths = self.encoder_lengths(length)
-            if lengths[-1] == h.shape[-1]:
-                sizes = lengths[::-1][1:]
-        for i, layer in enumerate(self.layers):
-            h = layer(h, output_size=[sizes[i]]) if sizes is not None else layer(h)
-            if i < len(self.layers) - 1:
-                h = torch.relu(h)
-        if length is not None and h.shape[-1] != length:
-            h = h[..., :length] if h.shape[-1] > length else nn.functional.pad(h, (0, length - h.shape[-1]))
-        return h
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Loss and metrics
-
-
-class ReconstructionLoss(nn.Module):
-    """``wave_weight * MSE(y, x) + stft_weight * mean_n L1(log(|Y_n| + eps), log(|X_n| + eps))``.
-
-    ``X_n`` is the STFT with FFT size ``n`` (Hann window of ``n`` samples, hop ``n / 4``) for every ``n`` in
-    ``fft_sizes`` (sizes longer than the signal are skipped). Defaults: ``wave_weight = 10`` and
-    ``stft_weight = 1``, ``fft_sizes = (512, 1024, 2048)``, ``eps = 1e-5``. The waveform term pins the phase
-    (on speech at about -20 dBFS the MSE is ~1e-3, so the weight 10 keeps it from vanishing next to the
-    log-magnitude term, which is of order 1 and carries the spectral detail).
-    """
-
-    def __init__(
-        self,
-        wave_weight: float = 10.0,
-        stft_weight: float = 1.0,
-        fft_sizes: Sequence[int] = (512, 1024, 2048),
-        eps: float = 1e-5,
-    ) -> None:
-        super().__init__()
-        self.wave_weight = wave_weight
-        self.stft_weight = stft_weight
-        self.fft_sizes = tuple(fft_sizes)
-        self.eps = eps
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "wave_weight": self.wave_weight,
-            "stft_weight": self.stft_weight,
-            "fft_sizes": list(self.fft_sizes),
-            "eps": self.eps,
-        }
-
-    def forward(self, y: Tensor, x: Tensor) -> Tensor:
-        """Loss of reconstruction ``y`` against target ``x``, both ``[batch, 1, samples]``; a scalar."""
-        loss = self.wave_weight * nn.functional.mse_loss(y, x)
-        a, b = y.reshape(-1, y.shape[-1]), x.reshape(-1, x.shape[-1])
-        sizes = [n for n in self.fft_sizes if n <= a.shape[-1]]
-        if self.stft_weight > 0 and sizes:
-            spectral = torch.zeros((), device=y.device)
-            for n in sizes:
-                window = torch.hann_window(n, device=y.device)
-                ya = torch.stft(a, n, n // 4, window=window, return_complex=True).abs()
-                xb = torch.stft(b, n, n // 4, window=window, return_complex=True).abs()
-                spectral = spectral + (torch.log(ya + self.eps) - torch.log(xb + self.eps)).abs().mean()
-            loss = loss + self.stft_weight * spectral / len(sizes)
-        return loss
 
 
 def log_spectrogram(wave: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP, eps: float = LSD_EPS) -> np.ndarray:
@@ -487,13 +336,6 @@ def _split_corpus(cfg: Config, corpus: AudioCorpus | None, progress: bool) -> tu
     return pick(train_idx), pick(test_idx)
 
 
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -526,6 +368,50 @@ def evaluate_decoders(
         m: {k: v / n for k, v in s.items()} | {"mse_silence": power / n, "n_files": float(len(waves))}
         for m, s in sums.items()
     }
+
+
+def decoder_config(
+    cfg: Config,
+    *,
+    steps: int = 2000,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    seed: int = 0,
+    hidden: int = 64,
+    modules: list[int] | None = None,
+    device: str = "auto",
+) -> Config:
+    """The training config of a run's decoders: the run's encoder, frozen (``train.mode = "frozen"``), under
+    a reconstruction head per module (:mod:`vgim.objective.reconstruction`), logged every step."""
+    objective = ObjectiveConfig(head="reconstruction", options={"hidden": hidden}, beta=0.0)
+    train_cfg = TrainConfig(
+        mode="frozen",
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        log_every=1,
+        checkpoint_every=250,
+        device=device,
+        modules=list(modules or []),
+    )
+    return dataclasses.replace(
+        cfg, name=f"{cfg.name}-decoders", objective=objective, train=train_cfg, data=dataclasses.replace(cfg.data)
+    )
+
+
+def _decoders_from_state(
+    cfg: Config, objective_state: dict[str, Tensor], modules: list[int], device: torch.device | str
+) -> dict[int, Decoder]:
+    """The trained decoders in a decoder run's checkpoint (its heads' ``decoder`` weights), in eval mode."""
+    hidden = int(cfg.objective.options.get("hidden", 64))
+    out: dict[int, Decoder] = {}
+    for m in modules:
+        prefix = f"heads.{m}.decoder."
+        dec = Decoder(cfg.model, m, hidden)
+        dec.load_state_dict({k[len(prefix) :]: v for k, v in objective_state.items() if k.startswith(prefix)})
+        out[m] = dec.to(device).eval()
+    return out
 
 
 def train_decoders(
@@ -593,17 +479,16 @@ def train_decoders(
     DecodeResult
         Metrics per module (also in ``out_dir/metrics.json``), loss history and written files.
     """
-    from tqdm.auto import tqdm
-
     import vgim
     from vgim.audio import write_audio
     from vgim.data.batches import CropBatches
-    from vgim.train.loop import resolve_device
+    from vgim.train.loop import load_checkpoint, resolve_device, save_checkpoint, train
+    from vgim.train.metrics import read_metrics
+    from vgim.train.rundir import RunDir
 
     t0 = time.perf_counter()
     dev = resolve_device(device)
     model = vgim.load(run_dir, device=dev)
-    model.requires_grad_(False)
     cfg = model.config
     if cfg is None:
         raise ValueError(f"{run_dir}: the loaded model has no config")
@@ -611,79 +496,48 @@ def train_decoders(
     if not mods or any(not 0 <= m < model.n_modules for m in mods):
         raise ValueError(f"modules must be a non-empty subset of 0..{model.n_modules - 1}, got {modules}")
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "decoders"
-    ckpt = out / DECODER_FILE
     crop = int(crop_samples or cfg.data.crop_samples)
-    torch.set_flush_denormal(True)
-
-    torch.manual_seed(seed)
-    decoders = {m: Decoder(cfg.model, m, hidden).to(dev) for m in mods}
-    optimisers = {m: torch.optim.Adam(decoders[m].parameters(), lr=lr) for m in mods}
-    loss_fn = ReconstructionLoss()
-    history: dict[int, list[float]] = {m: [] for m in mods}
-    start = 0
-    if resume and ckpt.exists():
-        state = _read_state(ckpt, dev)
-        if sorted(int(m) for m in state["decoders"]) != mods or int(state["hidden"]) != hidden:
-            raise ValueError(
-                f"{ckpt} holds decoders of modules {sorted(state['decoders'])} with hidden={state['hidden']}, "
-                f"not {mods} with hidden={hidden}; pass resume=False or another out_dir"
-            )
-        for m in mods:
-            decoders[m].load_state_dict(state["decoders"][m], strict=True)
-            optimisers[m].load_state_dict(state["optimizers"][m])
-            history[m] = [float(v) for v in state["history"][m]]
-        start = int(state["step"])
-        if start < steps:
-            log.info("resuming decoder training in %s from step %d", out, start)
-
-    def save(step: int) -> None:
-        _save_state(
-            ckpt,
-            {
-                "step": step,
-                "hidden": hidden,
-                "decoders": {m: d.state_dict() for m, d in decoders.items()},
-                "optimizers": {m: o.state_dict() for m, o in optimisers.items()},
-                "history": {m: list(h) for m, h in history.items()},
-                "config": cfg.to_dict(),
-                "train": {"lr": lr, "batch_size": batch_size, "seed": seed, "crop_samples": crop},
-                "loss": loss_fn.describe(),
-            },
-        )
-
-    end = steps if stop_after is None else min(steps, start + stop_after)
+    dec_cfg = decoder_config(
+        cfg, steps=steps, batch_size=batch_size, lr=lr, seed=seed, hidden=hidden, modules=mods, device=device
+    )
+    dec_cfg.train.checkpoint_every = checkpoint_every
+    dec_cfg.data.crop_samples = crop
+    run = RunDir(out)
+    if not resume and run.has_checkpoint():
+        run.checkpoint.unlink()  # resume=False: start over (the decoders are derived from the run, not data)
+        run.config_path.unlink(missing_ok=True)
+    run.check_config(dec_cfg)
     train_corpus, test_corpus = _split_corpus(cfg, corpus, progress)
-    done = start
-    if start < end:
-        batches = CropBatches(train_corpus.waves, crop, batch_size, seed=seed)
-        for d in decoders.values():
-            d.train()
-        bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="decoders", unit="step")
-        for step in bar:
-            x = batches.batch(step).audio.to(dev)
-            with torch.no_grad():
-                outs = model(x, sample=False, upto=mods[-1])
-            for m in mods:
-                y = decoders[m](outs[m].c, x.shape[-1])
-                loss = loss_fn(y, x)
-                optimisers[m].zero_grad(set_to_none=True)
-                loss.backward()
-                optimisers[m].step()
-                value = float(loss.detach())
-                if not np.isfinite(value):
-                    raise FloatingPointError(
-                        f"decoder m{m + 1}: loss became {value} at step {step}; the last good state is in {ckpt} "
-                        "(resume with a lower lr)"
-                    )
-                history[m].append(value)
-            done = step + 1
-            bar.set_postfix({f"m{m + 1}": f"{history[m][-1]:.3f}" for m in mods})
-            if done % checkpoint_every == 0 or done == end:
-                save(done)
-        bar.close()
-    if not ckpt.exists():
-        save(done)
-
+    resumed = run.has_checkpoint()
+    if not resumed or int(load_checkpoint(run.checkpoint)["step"]) < steps:
+        if resumed:
+            log.info("resuming decoder training in %s", out)
+        train(
+            dec_cfg,
+            out,
+            batches=CropBatches(train_corpus.waves, crop, batch_size, seed=seed),
+            resume=resumed,
+            progress=progress,
+            stop_after=stop_after,
+            init_model=model.state_dict(),
+        )
+    state = load_checkpoint(run.checkpoint, dev)
+    done = int(state["step"])
+    decoders = _decoders_from_state(dec_cfg, state["objective"], mods, dev)
+    loss_fn = ReconstructionLoss()
+    save_checkpoint(
+        out / DECODER_FILE,
+        {
+            "step": done,
+            "hidden": hidden,
+            "decoders": {m: d.state_dict() for m, d in decoders.items()},
+            "config": cfg.to_dict(),
+            "train": {"lr": lr, "batch_size": batch_size, "seed": seed, "crop_samples": crop},
+            "loss": loss_fn.describe(),
+        },
+    )
+    logged = read_metrics(out) if run.metrics_path.exists() else {}
+    history = {m: [float(v) for v in logged[m]["loss"]] if m in logged else [] for m in mods}
     result = DecodeResult(out_dir=out, step=done, history=history)
     if done < steps:
         result.seconds = time.perf_counter() - t0

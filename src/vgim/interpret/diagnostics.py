@@ -15,9 +15,9 @@ Modules are 0-based indices (``model.block(m)``, the ``module`` column of ``metr
 
 from __future__ import annotations
 
-import csv
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from vgim.data.corpus import AudioCorpus
 from vgim.evaluate.probes import pool_features, probe_labels
 from vgim.interpret.activations import module_outputs, new_figure, save_figure
 from vgim.model.stack import Stack
+from vgim.train.metrics import FIXED_COLUMNS, metrics_path, read_metrics
 
 __all__ = [
     "DEFAULT_FACTORS",
@@ -44,6 +45,8 @@ __all__ = [
     "plot_latent_kl",
     "plot_mi_matrix",
     "plot_training_curves",
+    "CURVE_LABELS",
+    "curve_columns",
     "read_metrics",
     "syllable_factors",
     "syllable_latents",
@@ -184,49 +187,6 @@ def plot_latent_kl(
 # metrics.csv
 
 
-def read_metrics(metrics_csv: str | Path) -> dict[int, dict[str, np.ndarray]]:
-    """Read a run's ``metrics.csv`` into per-module columns.
-
-    Parameters
-    ----------
-    metrics_csv : str or Path
-        The file, or the run directory holding it.
-
-    Returns
-    -------
-    dict of int to (dict of str to np.ndarray)
-        ``module -> column -> [n_logged]`` float64 values sorted by step (empty cells are NaN); the columns
-        are those of the file except ``module`` (``step``, ``lr``, ``loss``, ``infonce``, ``kl``,
-        ``accuracy``, ``mi_bound``, ``acc_k1`` ...).
-    """
-    path = _metrics_path(metrics_csv)
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        fields = [c for c in (reader.fieldnames or []) if c != "module"]
-        if "step" not in fields or "module" not in (reader.fieldnames or []):
-            raise ValueError(f"{path}: not a vgim metrics.csv (columns {reader.fieldnames})")
-        rows: dict[int, list[dict[str, str]]] = {}
-        for row in reader:
-            rows.setdefault(int(row["module"]), []).append(row)
-    out: dict[int, dict[str, np.ndarray]] = {}
-    for m in sorted(rows):
-        cols = {c: np.array([_float(r.get(c)) for r in rows[m]]) for c in fields}
-        order = np.argsort(cols["step"], kind="stable")
-        out[m] = {c: v[order] for c, v in cols.items()}
-    if not out:
-        raise ValueError(f"{path}: no logged steps")
-    return out
-
-
-def _metrics_path(metrics_csv: str | Path) -> Path:
-    path = Path(metrics_csv)
-    if path.is_dir():
-        path = path / "metrics.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no metrics.csv")
-    return path
-
-
 def _float(text: str | None) -> float:
     try:
         return float(text) if text not in (None, "") else math.nan
@@ -275,8 +235,8 @@ def accuracy_per_k(metrics_csv: str | Path, average_last: int = 1) -> dict[int, 
 
 def _runs(source: MetricsSource) -> dict[str, Path]:
     if isinstance(source, Mapping):
-        return {str(k): _metrics_path(v) for k, v in source.items()}
-    path = _metrics_path(source)
+        return {str(k): metrics_path(v) for k, v in source.items()}
+    path = metrics_path(source)
     return {"": path}
 
 
@@ -350,8 +310,32 @@ def plot_accuracy_per_k(
     return save_figure(fig, path)
 
 
+def curve_columns(metrics: dict[int, dict[str, np.ndarray]]) -> list[str]:
+    """The logged quantities worth a panel: ``loss`` and every scalar stat (not the per-k vectors)."""
+    names: dict[str, None] = {"loss": None}
+    for cols in metrics.values():
+        stems = Counter(c.rstrip("0123456789") for c in cols if c[-1:].isdigit())
+        for c in cols:
+            if c in FIXED_COLUMNS or (c[-1:].isdigit() and stems[c.rstrip("0123456789")] > 1):
+                continue
+            if np.isfinite(cols[c]).any():
+                names[c] = None
+    return list(names)
+
+
+CURVE_LABELS = {
+    "loss": "loss (head + beta * penalty)",
+    "infonce": "InfoNCE loss",
+    "kl": "KL (nats, summed over dims)",
+    "accuracy": "InfoNCE accuracy (mean over k)",
+    "mi_bound": "InfoNCE bound on I(z; c) (nats)",
+}
+
+
 def plot_training_curves(metrics_csv: MetricsSource, path: str | Path, title: str | None = None) -> Path:
-    """Loss, InfoNCE, KL and accuracy of every module against the training step (2 x 2 panels).
+    """Every logged quantity of every module against the training step, one panel each: the loss, then the
+    stats of the run's heads and bottlenecks (InfoNCE's loss, accuracy and bound, a Gaussian's KL, a VQ
+    codebook's perplexity, APC's L1 ...), whatever ``metrics.csv`` holds.
 
     Parameters
     ----------
@@ -367,21 +351,18 @@ def plot_training_curves(metrics_csv: MetricsSource, path: str | Path, title: st
     Path
         ``path``.
     """
-    runs = _runs(metrics_csv)
-    panels = [
-        ("loss", "loss (InfoNCE + beta KL)"),
-        ("infonce", "InfoNCE loss"),
-        ("kl", "KL (nats, summed over dims)"),
-        ("accuracy", "InfoNCE accuracy (mean over k)"),
-    ]
-    fig = new_figure(11, 7)
-    axes = fig.subplots(2, 2, sharex=True).ravel()
+    runs = {name: read_metrics(p) for name, p in _runs(metrics_csv).items()}
+    keys = list(dict.fromkeys(k for metrics in runs.values() for k in curve_columns(metrics)))
+    n_cols = 2 if len(keys) > 1 else 1
+    n_rows = -(-len(keys) // n_cols)
+    fig = new_figure(5.5 * n_cols, 3.5 * n_rows)
+    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, sharex=True)).ravel()
     colour = 0
-    for r, (name, mpath) in enumerate(runs.items()):
-        for m, cols in read_metrics(mpath).items():
+    for r, (name, metrics) in enumerate(runs.items()):
+        for m, cols in metrics.items():
             label = f"{name} m{m + 1}".strip()
-            for ax, (key, _) in zip(axes, panels, strict=True):
-                if key in cols:
+            for ax, key in zip(axes, keys, strict=False):
+                if key in cols and np.isfinite(cols[key]).any():
                     ax.plot(
                         cols["step"],
                         cols[key],
@@ -391,16 +372,14 @@ def plot_training_curves(metrics_csv: MetricsSource, path: str | Path, title: st
                         label=label,
                     )
             colour += 1
-    for ax, (key, ylabel) in zip(axes, panels, strict=True):
-        ax.set_ylabel(ylabel)
+    for ax, key in zip(axes, keys, strict=False):
+        ax.set_ylabel(CURVE_LABELS.get(key, key))
         ax.grid(alpha=0.3)
-        if key == "kl":
-            lines = [ln for ln in ax.get_lines() if np.nanmax(np.abs(np.asarray(ln.get_ydata(), dtype=float))) > 0]
-            if lines:
-                ax.set_yscale("log")
-            else:
-                ax.text(0.5, 0.5, "no KL term (deterministic modules)", transform=ax.transAxes, ha="center")
-    for ax in axes[2:]:
+        if key == "kl" and any(np.nanmax(np.asarray(ln.get_ydata(), dtype=float)) > 0 for ln in ax.get_lines()):
+            ax.set_yscale("log")
+    for ax in axes[len(keys) :]:
+        ax.set_visible(False)
+    for ax in axes[max(0, len(keys) - n_cols) : len(keys)]:
         ax.set_xlabel("training step")
     axes[0].legend(fontsize=8)
     fig.suptitle(title or "training curves")

@@ -2,13 +2,16 @@
 
 An encoder is an ordered list of layers (strided ``Conv1d`` + ReLU, ``MaxPool1d``, and optionally a GRU as
 the autoregressive model ``g_ar``) grouped into *modules*. Between modules the gradient can be cut
-(GIM). A variational module (V-GIM) predicts a mean ``mu`` and log-variance ``logvar`` for its latent and
-samples ``z = mu + sigma * eps`` while training. The losses live in :mod:`vgim.objective`.
+(GIM). Each module's latent passes a bottleneck (:mod:`vgim.model.bottleneck`): identity (CPC, GIM), Gaussian
+(V-GIM: a mean ``mu`` and log-variance ``logvar``, ``z = mu + sigma * eps`` while training) or a VQ
+codebook. The losses live in :mod:`vgim.objective`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,11 +19,9 @@ from torch import Tensor, nn
 
 from vgim.config import Config, LayerSpec, ModelConfig
 from vgim.frames import FrameInfo
+from vgim.model.bottleneck import Gaussian, build_bottleneck
 
 __all__ = ["FrameInfo", "GIMModule", "Gabor", "ModuleOutput", "Stack", "frame_infos", "n_frames"]
-
-
-LOGVAR_INIT = -4.6  # log(0.1 ** 2)
 
 
 def frame_infos(cfg: ModelConfig) -> list[FrameInfo]:
@@ -60,13 +61,28 @@ class ModuleOutput:
     ``z``: the module's latent ``z_t`` (sampled when variational and sampling, else ``mu``); the targets
     of InfoNCE. ``c``: the context ``c_t`` that predicts the future (GRU output, or ``z`` itself when the
     module has no GRU). ``mu``/``logvar``: the posterior parameters of a variational module, else None.
-    The module's representation, passed to the next module and used as features, is ``c``.
+    ``penalty`` (a scalar) and ``stats`` come from the module's bottleneck; ``codes`` (``[batch, time]``)
+    are a quantiser's code indices, else None. The module's representation, passed to the next module and
+    used as features, is ``c``.
     """
 
     z: Tensor
     c: Tensor
     mu: Tensor | None = None
     logvar: Tensor | None = None
+    penalty: Tensor | None = None
+    stats: dict[str, Tensor] = field(default_factory=dict)
+    codes: Tensor | None = None
+
+    def float(self) -> ModuleOutput:
+        """The outputs in float32 (the objective's dtype) after an autocast forward pass."""
+
+        def up(x: Tensor | None) -> Tensor | None:
+            return x.float() if x is not None else None
+
+        return dataclasses.replace(
+            self, z=self.z.float(), c=self.c.float(), mu=up(self.mu), logvar=up(self.logvar), penalty=up(self.penalty)
+        )
 
     @property
     def representation(self) -> Tensor:
@@ -144,15 +160,20 @@ class Gabor(nn.Module):
 
 
 class GIMModule(nn.Module):
-    """A gradient-isolated module: optional conv/pool layers, optional variational head, optional GRU.
+    """A gradient-isolated module: optional conv/pool layers, a bottleneck, optional GRU.
 
-    The variational head (two 1x1 convolutions for ``mu`` and ``logvar``) sits on the output of the
-    module's last conv/pool layer, so ``z`` is the sampled latent and the GRU (if any) reads the sample. A
-    module made of a GRU alone has no latent of its own and is never variational: its targets ``z`` are
-    its input.
+    The bottleneck (:mod:`vgim.model.bottleneck`: identity, Gaussian for V-GIM, VQ) sits on the output of
+    the module's last conv/pool layer, so ``z`` is its output and the GRU (if any) reads it. A module made
+    of a GRU alone has no latent of its own and no bottleneck: its targets ``z`` are its input.
     """
 
-    def __init__(self, specs: list[LayerSpec], in_channels: int, variational: bool) -> None:
+    def __init__(
+        self,
+        specs: list[LayerSpec],
+        in_channels: int,
+        bottleneck: str = "identity",
+        bottleneck_options: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
@@ -178,18 +199,18 @@ class GIMModule(nn.Module):
                 self.left += spec.padding * self.hop
                 self.hop *= spec.stride
         self.z_channels = channels
-        self.variational = variational and bool(layers)
-        self.mu: nn.Conv1d | None = None
-        self.logvar: nn.Conv1d | None = None
-        if self.variational:
-            self.mu = nn.Conv1d(channels, channels, 1)
-            logvar = nn.Conv1d(channels, channels, 1)
-            # Start with a narrow posterior (sigma ~ 0.1): with sigma = 1 the sampling noise drowns the
-            # still-small means and InfoNCE has nothing to learn from; the KL term widens it as mu grows.
-            nn.init.zeros_(logvar.weight)
-            nn.init.constant_(logvar.bias, LOGVAR_INIT)  # type: ignore[arg-type]
-            self.logvar = logvar
+        self.bottleneck = build_bottleneck(bottleneck if layers else "identity", bottleneck_options or {}, channels)
+        self.variational = isinstance(self.bottleneck, Gaussian)
         self.out_channels = self.ar.hidden_size if self.ar is not None else channels
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        # Runs saved before the bottlenecks kept V-GIM's head as ``mu`` / ``logvar`` of the module itself.
+        for name in ("mu", "logvar"):
+            for part in ("weight", "bias"):
+                old = f"{prefix}{name}.{part}"
+                if old in state_dict:
+                    state_dict[f"{prefix}bottleneck.{name}.{part}"] = state_dict.pop(old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def encode_chunked(self, x: Tensor, chunk_frames: int) -> Tensor:
         """The conv/pool part on a long input, ``chunk_frames`` output frames at a time; equals
@@ -220,15 +241,10 @@ class GIMModule(nn.Module):
             h = self.encode_chunked(x, chunk_frames)
         else:
             h = self.encoder(x)
-        mu = logvar = None
-        if self.mu is not None and self.logvar is not None:
-            mu = self.mu(h)
-            logvar = self.logvar(h)
-            h = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
-            mu, logvar = mu.transpose(1, 2), logvar.transpose(1, 2)
-        z = h.transpose(1, 2)
+        b = self.bottleneck(h, sample)
+        z = b.z.transpose(1, 2)
         c = self.ar(z)[0] if self.ar is not None else z
-        return ModuleOutput(z=z, c=c, mu=mu, logvar=logvar)
+        return ModuleOutput(z=z, c=c, mu=b.mu, logvar=b.logvar, penalty=b.penalty, stats=b.stats, codes=b.codes)
 
 
 class Stack(nn.Module):
@@ -242,7 +258,7 @@ class Stack(nn.Module):
         channels = cfg.in_channels
         i = 0
         for n_layers in cfg.modules:
-            block = GIMModule(cfg.layers[i : i + n_layers], channels, cfg.variational)
+            block = GIMModule(cfg.layers[i : i + n_layers], channels, cfg.bottleneck, cfg.bottleneck_options)
             blocks.append(block)
             channels = block.out_channels
             i += n_layers

@@ -1,14 +1,23 @@
-"""InfoNCE, negative sampling and the KL term; the per-module objective."""
+"""Objectives as heads (InfoNCE, APC; :mod:`vgim.objective.base`), negative sampling, the per-module loss."""
 
-from vgim.objective.infonce import InfoNCE, InfoNCEOutput, candidate_sequences, gaussian_kl, sample_negatives
+from vgim.model.bottleneck import gaussian_kl
+from vgim.objective.base import HEADS, Head, HeadOutput, HeadSpec, build_head, head_names, register_head
+from vgim.objective.infonce import InfoNCE, InfoNCEOutput, candidate_sequences, sample_negatives
 from vgim.objective.losses import ModuleLoss, Objective
 
 __all__ = [
+    "HEADS",
+    "Head",
+    "HeadOutput",
+    "HeadSpec",
     "InfoNCE",
     "InfoNCEOutput",
     "ModuleLoss",
     "Objective",
+    "build_head",
     "candidate_sequences",
     "gaussian_kl",
+    "head_names",
+    "register_head",
     "sample_negatives",
 ]

@@ -15,7 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vgim.config import NegativeStrategy
+from vgim.config import NegativeStrategy, ObjectiveConfig
+from vgim.data.batches import Batch
+from vgim.model.bottleneck import gaussian_kl
+from vgim.objective.base import Head, HeadOutput, HeadSpec, register_head
 
 # Above this many (prediction, frame) pairs the negatives are gathered instead of scored densely.
 DENSE_SCORE_LIMIT = 1 << 22
@@ -45,15 +48,6 @@ class InfoNCEOutput:
     mi_bound_k: Tensor
     positions: Tensor
     negatives: Tensor
-
-
-def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
-    """``KL(N(mu, sigma^2) || N(0, I))`` summed over latent channels, averaged over batch and time.
-
-    ``mu`` and ``logvar`` are ``[batch, time, channels]``; returns a scalar.
-    """
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0)
-    return kl.sum(dim=-1).mean()
 
 
 def candidate_sequences(
@@ -154,8 +148,9 @@ def sample_shared_negatives(
     return seq * n_time + r % n_time
 
 
-class InfoNCE(nn.Module):
-    """The log-bilinear InfoNCE objective of one module.
+@register_head("infonce")
+class InfoNCE(Head):
+    """The log-bilinear InfoNCE objective of one module (the head ``objective.head = "infonce"``).
 
     ``W_k`` for all ``k`` is one ``Linear(c_channels, K * z_channels)`` applied only at the scored
     positions, so long sequences cost only what is scored.
@@ -186,6 +181,32 @@ class InfoNCE(nn.Module):
         self.max_positions = max_positions
         self.W = nn.Linear(c_channels, n_predictions * z_channels, bias=False)
 
+    @classmethod
+    def build(cls, cfg: ObjectiveConfig, options: object, spec: HeadSpec) -> InfoNCE:
+        return cls(
+            spec.z_channels,
+            spec.c_channels,
+            n_predictions=cfg.n_predictions,
+            n_negatives=cfg.n_negatives,
+            negatives=cfg.negatives,
+            max_positions=cfg.max_positions,
+            share_negatives=cfg.share_negatives,
+        )
+
+    def forward(self, targets: Tensor, context: Tensor, batch: Batch) -> HeadOutput:
+        """The head interface: :meth:`score` with the batch's speakers; stats ``infonce`` (the loss),
+        ``accuracy`` and ``mi_bound`` (means over k) and ``acc_k`` (``[K]``)."""
+        out = self.score(targets, context, batch.speakers)
+        return HeadOutput(
+            loss=out.loss,
+            stats={
+                "infonce": out.loss.detach(),
+                "accuracy": out.accuracy_k.mean(),
+                "mi_bound": out.mi_bound_k.mean(),
+                "acc_k": out.accuracy_k,
+            },
+        )
+
     def positions(self, n_time: int, device: torch.device) -> Tensor:
         """The context frames scored this call (sorted): all valid ones, or a random subset."""
         n_valid = n_time - self.n_predictions
@@ -198,7 +219,7 @@ class InfoNCE(nn.Module):
             return torch.randperm(n_valid, device=device)[: self.max_positions].sort().values
         return torch.arange(n_valid, device=device)
 
-    def forward(self, z: Tensor, c: Tensor, speakers: Tensor | None = None) -> InfoNCEOutput:
+    def score(self, z: Tensor, c: Tensor, speakers: Tensor | None = None) -> InfoNCEOutput:
         """``z``: targets ``[B, T, C_z]``; ``c``: contexts ``[B, T, C_c]``; ``speakers``: ``[B]`` ids."""
         n_batch, n_time, n_ch = z.shape
         n_k = self.n_predictions

@@ -491,7 +491,9 @@ class _Builder:
 
     def training_section(self, s: _Section) -> None:
         from vgim.interpret.diagnostics import (
+            CURVE_LABELS,
             accuracy_per_k,
+            curve_columns,
             plot_accuracy_per_k,
             plot_training_curves,
             read_metrics,
@@ -503,27 +505,20 @@ class _Builder:
             return
         metrics = read_metrics(metrics_csv)
         curves = plot_training_curves(metrics_csv, self.out / "training_curves.png", title=f"{self.name}: training")
-        s.body.append(self.img(curves, "Loss, InfoNCE, KL and InfoNCE accuracy of every module per training step."))
-        final_rows = []
+        s.body.append(self.img(curves, "Every logged quantity of every module per training step."))
+        names = curve_columns(metrics)
         final: dict[str, dict[str, float]] = {}
         for m, cols in metrics.items():
-            last = {k: float(v[-1]) for k, v in cols.items() if k in ("step", "loss", "infonce", "kl", "accuracy")}
-            last |= {"mi_bound": float(cols["mi_bound"][-1])} if "mi_bound" in cols else {}
-            final[f"m{m + 1}"] = last
-            final_rows.append(
-                (
-                    f"m{m + 1}",
-                    f"{last.get('step', math.nan):.0f}",
-                    f"{last.get('loss', math.nan):.3f}",
-                    f"{last.get('infonce', math.nan):.3f}",
-                    f"{last.get('kl', math.nan):.2f}",
-                    f"{100 * last.get('accuracy', math.nan):.1f}",
-                    f"{last.get('mi_bound', math.nan):.3f}",
-                )
-            )
+            final[f"m{m + 1}"] = {"step": float(cols["step"][-1])} | {
+                k: float(cols[k][-1]) for k in names if k in cols and math.isfinite(float(cols[k][-1]))
+            }
+        final_rows = [
+            [m, f"{last['step']:.0f}"] + [f"{last[k]:.4g}" if k in last else "-" for k in names]
+            for m, last in final.items()
+        ]
         s.body.append(
             _table(
-                ["module", "step", "loss (nats)", "InfoNCE (nats)", "KL (nats)", "accuracy (%)", "MI bound (nats)"],
+                ["module", "step"] + [CURVE_LABELS.get(k, k) for k in names],
                 final_rows,
                 caption="Last logged training step (one batch each; noisy)",
             )

@@ -26,12 +26,11 @@ float32 before the objective, so the InfoNCE scores, losses, gradients and Adam 
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,14 +40,15 @@ import torch
 from torch import nn
 
 from vgim.allocator import keep_freed_memory
-from vgim.config import Config, TrainConfig, config_from_dict
+from vgim.config import Config, TrainConfig, config_from_dict, validate
 from vgim.data.batches import Batch, CropBatches, StepBatches
 from vgim.data.corpus import AudioCorpus
 from vgim.data.stream import StreamingBatches, iter_batches
-from vgim.model.stack import ModuleOutput, Stack
-from vgim.objective.infonce import gaussian_kl
-from vgim.objective.losses import ModuleLoss, Objective
+from vgim.model.stack import Stack
+from vgim.objective.losses import ModuleLoss, Objective, total_penalty
 from vgim.train.distributed import Distributed, all_reduce_gradients, setup_distributed
+from vgim.train.metrics import MetricsWriter
+from vgim.train.rundir import CHECKPOINT, CONFIG, EXPORT_DIR, RunDir
 
 __all__ = [
     "TrainResult",
@@ -67,8 +67,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("vgim")
-
-CHECKPOINT = "checkpoints/last.pt"
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -121,15 +119,6 @@ def _autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.Abstrac
     return torch.autocast(device_type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-def _fp32(out: ModuleOutput) -> ModuleOutput:
-    """A module's outputs in float32 (the objective's dtype) after an autocast forward pass."""
-
-    def up(x: torch.Tensor | None) -> torch.Tensor | None:
-        return x.float() if x is not None else None
-
-    return ModuleOutput(out.z.float(), out.c.float(), up(out.mu), up(out.logvar))
-
-
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically: a killed write never replaces a good checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,46 +143,6 @@ class TrainResult:
     step: int
     final: dict[int, dict[str, float]] = field(default_factory=dict)  # module -> last logged scalars
     seconds: float = 0.0
-
-
-class _Metrics:
-    """Long-format CSV (one row per module per logged step) and TensorBoard scalars."""
-
-    def __init__(self, run_dir: Path, n_predictions: int, resume_step: int | None) -> None:
-        self.path = run_dir / "metrics.csv"
-        self.fields = ["step", "module", "lr", "loss", "infonce", "kl", "accuracy", "mi_bound"] + [
-            f"acc_k{k}" for k in range(1, n_predictions + 1)
-        ]
-        rows: list[dict[str, str]] = []
-        if resume_step is not None and self.path.exists():
-            with self.path.open() as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        with self.path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, self.fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
-
-    def log(self, step: int, lr: float, losses: dict[int, ModuleLoss]) -> dict[int, dict[str, float]]:
-        out: dict[int, dict[str, float]] = {}
-        with self.path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, self.fields)
-            for m, ml in losses.items():
-                scalars = ml.scalars()
-                out[m] = scalars
-                acc_k = {f"acc_k{k + 1}": f"{float(a):.4f}" for k, a in enumerate(ml.accuracy_k)}
-                writer.writerow(
-                    {"step": step, "module": m, "lr": f"{lr:.3g}"} | {k: f"{v:.5f}" for k, v in scalars.items()} | acc_k
-                )
-                for k, v in scalars.items():
-                    self.tb.add_scalar(f"module{m}/{k}", v, step)
-        self.tb.add_scalar("lr", lr, step)
-        return out
-
-    def close(self) -> None:
-        self.tb.close()
 
 
 def build_batches(cfg: Config, progress: bool = True) -> CropBatches | StreamingBatches:
@@ -276,13 +225,18 @@ def make_adam(params: list[nn.Parameter], lr: float, weight_decay: float = 0.0) 
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
-def _module_params(stack: Stack, objective: Objective, m: int) -> list[nn.Parameter]:
-    return list(stack.blocks[m].parameters()) + list(objective.heads[m].parameters())
+def module_params(stack: Stack, objective: Objective, m: int, mode: str = "together") -> list[nn.Parameter]:
+    """What module ``m``'s optimiser updates: its encoder block and its head; the head alone when the encoder
+    is frozen (``mode = "frozen"``)."""
+    head = list(objective.heads[m].parameters())
+    return head if mode == "frozen" else list(stack.blocks[m].parameters()) + head
 
 
-def make_optimisers(stack: Stack, objective: Objective, lr: float, weight_decay: float = 0.0) -> list[torch.optim.Adam]:
-    """One Adam per module, over its encoder block and its InfoNCE head (gradient isolation needs no more)."""
-    return [make_adam(_module_params(stack, objective, m), lr, weight_decay) for m in range(stack.n_modules)]
+def make_optimisers(
+    stack: Stack, objective: Objective, lr: float, weight_decay: float = 0.0, mode: str = "together"
+) -> list[torch.optim.Adam]:
+    """One Adam per module, over its encoder block and its head (gradient isolation needs no more)."""
+    return [make_adam(module_params(stack, objective, m, mode), lr, weight_decay) for m in range(stack.n_modules)]
 
 
 def _active_module(mode: str, step: int, total: int, n_modules: int) -> int | None:
@@ -301,50 +255,52 @@ def forward_losses(
     active: int | None = None,
     *,
     amp_dtype: torch.dtype | None = None,
+    modules: Sequence[int] = (),
 ) -> tuple[torch.Tensor, dict[int, ModuleLoss], list[int]]:
     """One training forward pass: the loss to back-propagate, each module's losses, the modules trained.
 
-    ``mode`` is ``together``, ``sequential`` (train module ``active`` only, earlier ones frozen) or
-    ``end_to_end``. ``amp_dtype`` (see :func:`autocast_dtype`) runs the stack under autocast; the objective
-    always runs in float32.
+    ``mode`` is ``together``, ``sequential`` (train module ``active`` only, earlier ones frozen),
+    ``end_to_end`` (the last module's head loss plus ``beta`` times every module's penalty, the gradient
+    uncut, a GRU-only last module's targets included: CPC on the whole network) or ``frozen`` (the encoder
+    runs without gradient on its deterministic latents; every module's head is trained on them: decoders,
+    probes). ``amp_dtype`` (see :func:`autocast_dtype`) runs the stack under autocast; the objective always
+    runs in float32. ``modules`` (``together`` and ``frozen``) limits the losses to those modules.
     """
-    beta = objective.cfg.beta
     autocast = _autocast(batch.audio.device.type, amp_dtype)
+    if mode == "frozen":
+        wanted = sorted(modules) if modules else list(range(stack.n_modules))
+        with torch.no_grad(), autocast:
+            outputs = stack(batch.audio, sample=False, upto=wanted[-1])
+        outputs = [o.float() for o in outputs]
+        inputs = [batch.audio.transpose(1, 2)] + [o.c for o in outputs[:-1]]
+        losses = {m: objective.module_loss(m, outputs[m], inputs[m], batch) for m in wanted}
+        return torch.stack([ml.loss for ml in losses.values()]).sum(), losses, wanted
     if mode == "sequential":
         if active is None:
             raise ValueError("sequential mode needs the active module")
         with autocast:
             outputs = stack(batch.audio, upto=active, frozen_below=active)
-        outputs = [_fp32(o) for o in outputs]
-        losses = {active: objective(outputs, batch.audio, batch.speakers, start=active)[0]}
+        outputs = [o.float() for o in outputs]
+        losses = {active: objective(outputs, batch, start=active)[0]}
         return losses[active].loss, losses, [active]
     if mode == "together":
         with autocast:
             outputs = stack(batch.audio, cut_gradients=True)
-        outputs = [_fp32(o) for o in outputs]
-        losses = dict(enumerate(objective(outputs, batch.audio, batch.speakers)))
+        outputs = [o.float() for o in outputs]
+        losses = dict(enumerate(objective(outputs, batch)))
         return torch.stack([ml.loss for ml in losses.values()]).sum(), losses, list(range(stack.n_modules))
+    if mode != "end_to_end":
+        raise ValueError(f"train.mode must be together, sequential or end_to_end, got {mode!r}")
     with autocast:
         outputs = stack(batch.audio, cut_gradients=False)
-    outputs = [_fp32(o) for o in outputs]
+    outputs = [o.float() for o in outputs]
     last = stack.n_modules - 1
-    inputs = [batch.audio.transpose(1, 2)] + [o.c for o in outputs[:-1]]
-    losses = {last: objective.module_loss(last, outputs[last], inputs[last], batch.speakers)}
-    total_loss = losses[last].loss
-    for out in outputs[:-1]:
-        if beta > 0 and out.mu is not None and out.logvar is not None:
-            total_loss = total_loss + beta * gaussian_kl(out.mu, out.logvar)
-    return total_loss, losses, list(range(stack.n_modules))
-
-
-def _detached(ml: ModuleLoss) -> ModuleLoss:
-    return ModuleLoss(
-        loss=ml.loss.detach(),
-        infonce=ml.infonce.detach(),
-        kl=ml.kl.detach(),
-        accuracy_k=ml.accuracy_k,
-        mi_bound_k=ml.mi_bound_k,
-    )
+    module_input = batch.audio.transpose(1, 2) if last == 0 else outputs[last - 1].c
+    ml = objective.module_loss(last, outputs[last], module_input, batch, cut_input=False)
+    total_loss = ml.loss
+    if objective.cfg.beta > 0 and last > 0:
+        total_loss = total_loss + objective.cfg.beta * total_penalty(outputs[:-1], batch.audio.device)
+    return total_loss, {last: ml}, list(range(stack.n_modules))
 
 
 def backward_step(
@@ -356,6 +312,7 @@ def backward_step(
     *,
     amp_dtype: torch.dtype | None = None,
     update: Callable[[int, torch.Tensor], None] | None = None,
+    modules: Sequence[int] = (),
 ) -> tuple[torch.Tensor, dict[int, ModuleLoss], list[int]]:
     """Forward and backward of one training step, and (with ``update``) each trained module's update.
 
@@ -371,10 +328,13 @@ def backward_step(
     the one backward); the trainer steps module m's optimiser and frees its gradients there, so only
     one module's gradients exist at a time. The next module's input was computed before the update, so
     the result equals updating every module at the end of the step. Without ``update`` the gradients
-    are left accumulated.
+    are left accumulated. ``modules`` (``together`` and ``frozen`` modes) trains only those modules; the
+    others run without gradient.
     """
     if mode != "together":
-        total, module_losses, trained = forward_losses(stack, objective, batch, mode, active, amp_dtype=amp_dtype)
+        total, module_losses, trained = forward_losses(
+            stack, objective, batch, mode, active, amp_dtype=amp_dtype, modules=modules
+        )
         total.backward()
         if update is not None:
             for m in trained:
@@ -384,20 +344,25 @@ def backward_step(
     h = batch.audio
     module_input = h.transpose(1, 2)
     losses: dict[int, ModuleLoss] = {}
-    for m in range(stack.n_modules):
-        with _autocast(h.device.type, amp_dtype):
+    wanted = set(modules) if modules else set(range(stack.n_modules))
+    for m in range(max(wanted) + 1):
+        with _autocast(h.device.type, amp_dtype), torch.set_grad_enabled(m in wanted):
             out = stack.block(m)(h, sample=sample)
         if amp_dtype is not None:
-            out = _fp32(out)
-        ml = objective.module_loss(m, out, module_input, batch.speakers)
+            out = out.float()
+        if m not in wanted:
+            module_input = out.c.detach()
+            h = module_input.transpose(1, 2)
+            continue
+        ml = objective.module_loss(m, out, module_input, batch)
         ml.loss.backward()
-        losses[m] = _detached(ml)
+        losses[m] = ml.detached()
         if update is not None:
             update(m, losses[m].loss)
         module_input = out.c.detach()
         h = module_input.transpose(1, 2)
     total = torch.stack([ml.loss for ml in losses.values()]).sum()
-    return total, losses, list(range(stack.n_modules))
+    return total, losses, sorted(wanted)
 
 
 def train(
@@ -409,8 +374,12 @@ def train(
     progress: bool = True,
     stop_after: int | None = None,
     distributed: bool | None = None,
+    init_model: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``cfg`` into ``run_dir``; with ``resume`` continue from ``run_dir/checkpoints/last.pt``.
+
+    ``init_model``: encoder weights (a :class:`Stack` state dict) to start from instead of a fresh
+    initialisation, e.g. a trained run's for ``train.mode = "frozen"`` (decoders, probes on top of it).
 
     ``stop_after`` ends the process-local loop after that many steps without finishing the run (used to
     simulate a killed run in tests); the checkpoint written at that point is resumable.
@@ -420,7 +389,25 @@ def train(
     :mod:`vgim.train.distributed`). Every rank calls ``train`` with the same arguments and returns the same
     result; only rank 0 writes ``run_dir``. ``train.batch_size`` is per process.
     """
+    validate(cfg)  # a Config built in code is checked as a config file is
     run_dir = Path(run_dir)
+    # One writer per run directory: a second training into it stops here with a clear message. Under
+    # torchrun only rank 0 writes, so only rank 0 locks.
+    writer = os.environ.get("RANK", "0") == "0"
+    with RunDir(run_dir).lock() if writer else contextlib.nullcontext():
+        return _train_locked(cfg, run_dir, batches, resume, progress, stop_after, distributed, init_model)
+
+
+def _train_locked(
+    cfg: Config,
+    run_dir: Path,
+    batches: StepBatches | None,
+    resume: bool,
+    progress: bool,
+    stop_after: int | None,
+    distributed: bool | None,
+    init_model: dict[str, torch.Tensor] | None,
+) -> TrainResult:
     ckpt_path = run_dir / CHECKPOINT
     state: dict[str, Any] | None = None
     if resume:
@@ -435,7 +422,7 @@ def train(
     amp_dtype = autocast_dtype(cfg.train.precision, device)
     ddp, device = setup_distributed(device, distributed)
     try:
-        return _train(cfg, run_dir, state, device, amp_dtype, ddp, batches, progress, stop_after)
+        return _train(cfg, run_dir, state, device, amp_dtype, ddp, batches, progress, stop_after, init_model)
     finally:
         ddp.close()
 
@@ -443,23 +430,22 @@ def train(
 def _mean_over_ranks(
     total: torch.Tensor, losses: dict[int, ModuleLoss], ddp: Distributed
 ) -> tuple[torch.Tensor, dict[int, ModuleLoss]]:
-    """The step's summed loss and each module's losses averaged over the ranks (one small all-reduce)."""
+    """The step's summed loss and each module's loss and stats averaged over the ranks (one all-reduce)."""
     if not ddp.enabled:
         return total, losses
     modules = sorted(losses)
-    fields = [
-        [losses[m].loss.reshape(1), losses[m].infonce.reshape(1), losses[m].kl.reshape(1)]
-        + [losses[m].accuracy_k.reshape(-1), losses[m].mi_bound_k.reshape(-1)]
-        for m in modules
-    ]
-    parts = [total.reshape(1)] + [x for group in fields for x in group]
+    names = {m: sorted(losses[m].stats) for m in modules}
+    parts = [total.reshape(1)]
+    for m in modules:
+        parts += [losses[m].loss.reshape(1)] + [losses[m].stats[k].reshape(-1) for k in names[m]]
     flat = ddp.mean_(torch.cat([x.detach().to(total.device, torch.float32) for x in parts]))
     pieces = iter(flat.split([x.numel() for x in parts]))
     mean_total = next(pieces)[0]
     out: dict[int, ModuleLoss] = {}
     for m in modules:
-        loss, infonce, kl, acc, mi = (next(pieces) for _ in range(5))
-        out[m] = ModuleLoss(loss=loss[0], infonce=infonce[0], kl=kl[0], accuracy_k=acc, mi_bound_k=mi)
+        loss = next(pieces)[0]
+        stats = {k: next(pieces).reshape(losses[m].stats[k].shape) for k in names[m]}
+        out[m] = ModuleLoss(loss=loss, stats=stats)
     return mean_total, out
 
 
@@ -473,6 +459,7 @@ def _train(
     batches: StepBatches | None,
     progress: bool,
     stop_after: int | None,
+    init_model: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """The body of :func:`train` once the device and the process group are set."""
     from tqdm.auto import tqdm
@@ -480,7 +467,7 @@ def _train(
     ckpt_path = run_dir / CHECKPOINT
     if ddp.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(run_dir / "config.json")
+        cfg.save(run_dir / CONFIG)
 
     t = cfg.train
     if t.threads > 0:
@@ -492,8 +479,12 @@ def _train(
         keep_freed_memory()
     torch.manual_seed(t.seed)
     stack = Stack(cfg.model).to(device)
-    objective = Objective(stack, cfg.objective).to(device)
-    optimisers = make_optimisers(stack, objective, t.lr, t.weight_decay)
+    objective = Objective(stack, cfg.objective, cfg.data.sample_rate).to(device)
+    if init_model is not None:
+        stack.load_state_dict(init_model, strict=True)
+    if t.mode == "frozen":
+        stack.requires_grad_(False)
+    optimisers = make_optimisers(stack, objective, t.lr, t.weight_decay, t.mode)
     start = 0
     if state is not None:
         stack.load_state_dict(state["model"], strict=True)
@@ -517,9 +508,7 @@ def _train(
         if ddp.is_main:
             ddp.barrier()
 
-    metrics = (
-        _Metrics(run_dir, cfg.objective.n_predictions, start if state is not None else None) if ddp.is_main else None
-    )
+    metrics = MetricsWriter(run_dir, start if state is not None else None) if ddp.is_main else None
 
     def checkpoint(step: int) -> None:
         if not ddp.is_main:
@@ -536,7 +525,7 @@ def _train(
             },
         )
 
-    stack.train()
+    stack.train(t.mode != "frozen")  # a frozen encoder runs deterministically (no sampling, no codebook updates)
     objective.train()
     result = TrainResult(run_dir=run_dir, step=start)
     end = t.steps if stop_after is None else min(t.steps, start + stop_after)
@@ -576,7 +565,7 @@ def _train(
                     f"module {m + 1}'s loss became {float(loss)} at step {step} (not applied; {saved}). "
                     "Lower train.lr or set train.grad_clip."
                 )
-            params = _module_params(stack, objective, m)
+            params = module_params(stack, objective, m, t.mode)
             all_reduce_gradients(params, ddp)
             if t.grad_clip > 0:
                 nn.utils.clip_grad_norm_(params, t.grad_clip)
@@ -586,16 +575,15 @@ def _train(
         for opt in optimisers:
             opt.zero_grad(set_to_none=True)
         total_loss, losses, trained = backward_step(
-            stack, objective, batch, t.mode, active, amp_dtype=amp_dtype, update=update
+            stack, objective, batch, t.mode, active, amp_dtype=amp_dtype, update=update, modules=t.modules
         )
         total_loss, losses = _mean_over_ranks(total_loss, losses, ddp)
         audio_seconds += ddp.world_size * batch.audio.shape[0] * batch.audio.shape[-1] / cfg.data.sample_rate
         done = step + 1
         if done % t.log_every == 0 or done == t.steps:
             if metrics is not None:
-                result.final.update(metrics.log(done, lr, losses))
-            else:
-                result.final.update({m: ml.scalars() for m, ml in losses.items()})
+                metrics.log(done, lr, {m: ml.columns() for m, ml in losses.items()})
+            result.final.update({m: ml.scalars() for m, ml in losses.items()})
             elapsed = time.perf_counter() - t0
             bar.set_postfix(
                 {f"L{m}": f"{ml.loss.item():.3f}" for m, ml in losses.items()}
@@ -609,7 +597,7 @@ def _train(
         metrics.close()
     result.seconds = time.perf_counter() - t0
     if result.step >= t.steps and ddp.is_main:
-        export_model(stack, cfg, run_dir / "export")
+        export_model(stack, cfg, run_dir / EXPORT_DIR)
     return result
 
 
