@@ -19,8 +19,8 @@ from vgim.train.metrics import MetricsWriter
 
 
 def test_the_registries_find_every_part_and_refuse_unknown_names_and_options() -> None:
-    assert {"identity", "gaussian"} <= set(bottleneck_names())
-    assert {"infonce", "reconstruction"} <= set(head_names())
+    assert {"identity", "gaussian", "vq"} <= set(bottleneck_names())
+    assert {"infonce", "reconstruction", "apc"} <= set(head_names())
     with pytest.raises(ConfigError, match="model.bottleneck: unknown name 'vae'"):
         load_config("gim-small", ["model.bottleneck=vae"])
     with pytest.raises(ConfigError, match="objective.head: unknown name 'mpc'"):

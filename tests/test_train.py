@@ -51,7 +51,8 @@ def test_training_lowers_each_module_loss(tmp_path: Path, mode: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("head", "bottleneck"), [("infonce", "gaussian"), ("reconstruction", "identity"), ("apc", "identity")]
+    ("head", "bottleneck"),
+    [("infonce", "gaussian"), ("reconstruction", "identity"), ("apc", "identity"), ("infonce", "vq"), ("apc", "vq")],
 )
 def test_killed_and_resumed_run_equals_uninterrupted(tmp_path: Path, head: str, bottleneck: str) -> None:
     cfg = tiny_config(steps=20, bottleneck=bottleneck, beta=0.0 if bottleneck == "identity" else 0.01)
