@@ -51,3 +51,27 @@ def test_greedy_supervised_trains_every_module() -> None:
         before = torch.cat([p.flatten() for p in init.blocks[m].parameters()])
         after = torch.cat([p.flatten() for p in greedy.blocks[m].parameters()])
         assert not torch.allclose(before, after), m
+
+
+def test_a_killed_supervised_run_resumes_to_the_same_weights(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The supervised head trains through the one engine: killed and resumed equals uninterrupted."""
+    import torch
+
+    from vgim.evaluate.supervised import UtteranceBatches, supervised_config
+    from vgim.train import load_checkpoint, train
+
+    corpus = _tone_corpus(8, 0)
+    names = {"lo": 0, "mid": 1, "hi": 2}
+    labels = [np.array([names[s] for s in u.labels["syllables"].split("-")]) for u in corpus.utterances]
+    batches = UtteranceBatches(corpus.waves, labels, [u.segments for u in corpus.utterances], "segment", 4, seed=0)
+    for greedy in (False, True):
+        cfg = supervised_config(tiny_config(), 3, steps=12, batch_size=4, lr=3e-3, greedy=greedy, seed=0, device="cpu")
+        cfg.train.checkpoint_every = 4
+        full, part = tmp_path / f"full{greedy}", tmp_path / f"part{greedy}"
+        train(cfg, full, batches=batches, progress=False)
+        train(cfg, part, batches=batches, progress=False, stop_after=6)
+        train(cfg, part, batches=batches, progress=False, resume=True)
+        a, b = load_checkpoint(full / "checkpoints" / "last.pt"), load_checkpoint(part / "checkpoints" / "last.pt")
+        for key in ("model", "objective"):
+            for name, value in a[key].items():
+                assert torch.equal(value, b[key][name]), (greedy, key, name)

@@ -12,32 +12,74 @@ not needed: what a rank sees does not depend on how many other ranks there are.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Batch", "CropBatches", "StepBatches", "step_rng"]
+__all__ = ["IGNORE", "Batch", "CropBatches", "StepBatches", "Targets", "step_rng"]
+
+
+#: Class index of a frame or example without a label (ignored by the cross-entropy).
+IGNORE = -100
+
+
+@dataclass
+class Targets:
+    """Class labels of a supervised batch, at one of three levels (``kind``):
+
+    ``utterance``: ``labels [B]``, one per row; ``segment``: ``labels [S]``, one per segment, with
+    ``segments [S, 3]`` = (row, start, end) sample indices of each (end exclusive); ``frame``: ``labels
+    [B, L]``, the label of each ``frame_hop``-sample label frame of the row's utterance (``IGNORE`` past its
+    end), and ``starts [B]``, where in that utterance the row's first sample is. ``lengths [B]``: samples
+    of real audio in each row (the rest is zero padding).
+    """
+
+    kind: Literal["utterance", "segment", "frame"]
+    labels: Tensor
+    lengths: Tensor
+    segments: Tensor | None = None
+    starts: Tensor | None = None
+    frame_hop: int = 160
+
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> Targets:
+        def opt(x: Tensor | None) -> Tensor | None:
+            return fn(x) if x is not None else None
+
+        return dataclasses.replace(
+            self, labels=fn(self.labels), lengths=fn(self.lengths), segments=opt(self.segments), starts=opt(self.starts)
+        )
+
+    def to(self, device: torch.device) -> Targets:
+        return self._map(lambda x: x.to(device))
+
+    def pin_memory(self) -> Targets:
+        return self._map(lambda x: x.pin_memory())
 
 
 @dataclass
 class Batch:
-    """``audio``: ``[batch, 1, samples]``; ``speakers``: ``[batch]`` integer ids, or None."""
+    """``audio``: ``[batch, 1, samples]``; ``speakers``: ``[batch]`` integer ids, or None; ``targets``: the
+    labels of a supervised batch, or None."""
 
     audio: Tensor
     speakers: Tensor | None = None
+    targets: Targets | None = None
 
     def to(self, device: torch.device) -> Batch:
         spk = self.speakers.to(device) if self.speakers is not None else None
-        return Batch(self.audio.to(device, non_blocking=True), spk)
+        tgt = self.targets.to(device) if self.targets is not None else None
+        return Batch(self.audio.to(device, non_blocking=True), spk, tgt)
 
     def pin_memory(self) -> Batch:
         """A copy in page-locked memory (called by a ``DataLoader`` with ``pin_memory=True``)."""
         spk = self.speakers.pin_memory() if self.speakers is not None else None
-        return Batch(self.audio.pin_memory(), spk)
+        tgt = self.targets.pin_memory() if self.targets is not None else None
+        return Batch(self.audio.pin_memory(), spk, tgt)
 
 
 class StepBatches(Protocol):

@@ -3,8 +3,9 @@
 ``greedy=False`` trains the whole stack end to end through one classifier on the last module;
 ``greedy=True`` gives every module its own linear classifier and cuts the gradient between modules ("greedy
 supervised" in the GIM paper). The encoder is then probed like any other: frozen, with a fresh linear probe
-per module. Both trainers below share one loop (:func:`_fit`) and differ only in how a batch and its targets
-are drawn:
+per module. Both trainers run the project's one training engine (:func:`vgim.train.train`) with the
+``supervised`` head (:mod:`vgim.objective.supervised`) and differ only in how a batch and its labels are
+drawn (step-seeded, so a run resumes exactly):
 
 * :func:`train_supervised` (the thesis corpus): whole utterances, zero-padded; segment-level tasks (e.g.
   syllables) pool each segment's frames before the classifier, utterance-level tasks the whole utterance.
@@ -15,58 +16,51 @@ are drawn:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Hashable, Sequence
+import tempfile
+from collections.abc import Hashable, Sequence
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
-from vgim.config import Config
+from vgim.config import Config, ObjectiveConfig, TrainConfig
+from vgim.data.batches import IGNORE, Batch, Targets, step_rng
 from vgim.data.corpus import AudioCorpus
-from vgim.evaluate.pooling import segment_frame_ranges
 from vgim.evaluate.probes import ProbeLevel, probe_labels
 from vgim.model.stack import Stack
 
-__all__ = ["train_supervised", "train_supervised_crops"]
+__all__ = ["CropLabelBatches", "UtteranceBatches", "supervised_config", "train_supervised", "train_supervised_crops"]
 
 log = logging.getLogger("vgim")
 
-#: Targets ignored by the cross-entropy (frames of a crop past the end of its utterance).
-IGNORE = -100
 
-#: ``examples(m, c)``: module ``m``'s context ``c`` ``[B, T_m, C_m]`` -> its classifier's inputs ``[N, C_m]``
-#: and class-index targets ``[N]`` (``IGNORE`` for frames without a label).
-Examples = Callable[[int, Tensor], tuple[Tensor, Tensor]]
-#: ``draw(rng, stack)``: one training batch, audio ``[B, 1, samples]`` and its :data:`Examples`.
-Draw = Callable[[np.random.Generator, Stack], tuple[Tensor, Examples]]
-
-
-def _pooling_matrix(
-    n_frames: int, stack: Stack, m: int, segments: Sequence[Sequence[tuple[int, int]] | None], level: ProbeLevel
-) -> Tensor:
-    """``[N_examples, B * T]`` averaging weights: one row per segment (or utterance) of the batch."""
-    rows: list[np.ndarray] = []
-    for b, seg in enumerate(segments):
-        if level == "utterance" or seg is None:
-            row = np.zeros(len(segments) * n_frames, dtype=np.float32)
-            row[b * n_frames : (b + 1) * n_frames] = 1.0 / n_frames
-            rows.append(row)
-            continue
-        lo, hi = segment_frame_ranges(n_frames, stack.frames[m], seg)
-        for a, z in zip(lo, hi, strict=True):
-            row = np.zeros(len(segments) * n_frames, dtype=np.float32)
-            row[b * n_frames + a : b * n_frames + z] = 1.0 / (z - a)
-            rows.append(row)
-    return torch.from_numpy(np.stack(rows))
+def supervised_config(
+    cfg: Config, n_classes: int, *, steps: int, batch_size: int, lr: float, greedy: bool, seed: int, device: str
+) -> Config:
+    """The training config of a supervised baseline of ``cfg.model``: the ``supervised`` head, end to end
+    (``greedy=False``) or module by module with the gradient cut (``greedy=True``), no bottleneck penalty."""
+    objective = ObjectiveConfig(head="supervised", options={"n_classes": n_classes}, beta=0.0)
+    train_cfg = TrainConfig(
+        mode="together" if greedy else "end_to_end",
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        checkpoint_every=max(1, steps),
+        log_every=max(1, min(25, steps)),
+        device=device,
+    )
+    name = f"{cfg.name}-supervised{'-greedy' if greedy else ''}"
+    return dataclasses.replace(cfg, name=name, objective=objective, train=train_cfg)
 
 
 def _fit(
     cfg: Config,
     n_classes: int,
-    draw: Draw,
+    batches: UtteranceBatches | CropLabelBatches,
     *,
     steps: int,
     lr: float,
@@ -74,45 +68,105 @@ def _fit(
     seed: int,
     progress: bool,
     device: str | torch.device,
-    desc: str = "supervised",
+    run_dir: str | Path | None,
 ) -> Stack:
-    """The shared loop: a fresh :class:`Stack` of ``cfg.model`` plus one ``nn.Linear`` head per trained module.
-
-    End to end (``greedy=False``) only the last module's head is trained and its loss reaches every module;
-    greedy, every module's head is trained and each module's input is detached, so module ``m`` learns from
-    its own head only. Variational modules run on their means (no sampling, no KL). Returns the encoder in
-    eval mode; the heads are discarded.
-    """
-    from tqdm.auto import tqdm
+    """Train with the engine into ``run_dir`` (a temporary folder when None); the encoder in eval mode."""
+    import vgim
+    from vgim.train.rundir import RunDir
 
     if steps < 0 or not lr > 0:
         raise ValueError(f"need steps >= 0 and lr > 0, got {steps} and {lr}")
     if n_classes < 2:
         raise ValueError(f"supervised training needs at least 2 classes, got {n_classes}")
-    torch.manual_seed(seed)
-    dev = torch.device(device)
-    stack = Stack(cfg.model).to(dev)
-    heads = nn.ModuleList([nn.Linear(stack.block(m).out_channels, n_classes) for m in range(stack.n_modules)]).to(dev)
-    trained = list(range(stack.n_modules)) if greedy else [stack.n_modules - 1]
-    params = list(stack.parameters()) + [p for m in trained for p in heads[m].parameters()]
-    opt = torch.optim.Adam(params, lr=lr)
-    rng = np.random.default_rng(seed)
-    bar = tqdm(range(steps), disable=not progress, desc=f"{desc}{' greedy' if greedy else ''}", unit="step")
-    stack.train()
-    for _ in bar:
-        x, examples = draw(rng, stack)
-        outputs = stack(x.to(dev), cut_gradients=greedy, sample=False)
-        loss = torch.zeros((), device=dev)
-        for m in trained:
-            inputs, target = examples(m, outputs[m].c)
-            if bool((target != IGNORE).any()):
-                loss = loss + F.cross_entropy(heads[m](inputs), target.to(dev), ignore_index=IGNORE)
-        opt.zero_grad(set_to_none=True)
-        if loss.requires_grad:
-            loss.backward()
-            opt.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    return stack.eval()
+    sup = supervised_config(
+        cfg, n_classes, steps=steps, batch_size=batches.batch_size, lr=lr, greedy=greedy, seed=seed, device=str(device)
+    )
+    with tempfile.TemporaryDirectory(prefix="vgim-supervised-") as tmp:
+        run = RunDir(run_dir if run_dir is not None else Path(tmp) / "run")
+        if steps == 0:
+            torch.manual_seed(seed)
+            return Stack(cfg.model).to(device).eval()
+        run.train_or_reuse(sup, lambda: batches, progress=progress)
+        return vgim.load(run.path, device).eval()
+
+
+class UtteranceBatches:
+    """Whole utterances, zero-padded to the longest of the corpus, with utterance or segment labels."""
+
+    def __init__(
+        self,
+        waves: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        segments: Sequence[Sequence[tuple[int, int]] | None],
+        level: ProbeLevel,
+        batch_size: int,
+        seed: int,
+    ) -> None:
+        self.n_samples = max(w.shape[0] for w in waves)
+        self.audio = np.zeros((len(waves), self.n_samples), dtype=np.float32)
+        for i, w in enumerate(waves):
+            self.audio[i, : w.shape[0]] = w
+        self.lengths = np.array([w.shape[0] for w in waves], dtype=np.int64)
+        self.labels, self.segments, self.level = list(labels), list(segments), level
+        self.batch_size, self.seed = min(batch_size, len(waves)), seed
+
+    def batch(self, step: int, rank: int = 0) -> Batch:
+        idx = step_rng(self.seed, step, rank).integers(0, len(self.audio), size=self.batch_size)
+        labels = torch.from_numpy(np.concatenate([self.labels[i] for i in idx]))
+        lengths = torch.from_numpy(self.lengths[idx])
+        if self.level == "utterance":
+            targets = Targets("utterance", labels, lengths)
+        else:
+            segs = [(b, a, z) for b, i in enumerate(idx) for a, z in (self.segments[i] or [(0, int(self.lengths[i]))])]
+            targets = Targets("segment", labels, lengths, segments=torch.tensor(segs, dtype=torch.long).view(-1, 3))
+        return Batch(torch.from_numpy(self.audio[idx]).unsqueeze(1), targets=targets)
+
+
+class CropLabelBatches:
+    """Random crops of long utterances with frame labels (``label_hop`` samples each) or utterance labels."""
+
+    def __init__(
+        self,
+        waves: Sequence[np.ndarray],
+        frame_labels: Sequence[np.ndarray] | None,
+        utterance_labels: np.ndarray | None,
+        crop: int,
+        batch_size: int,
+        label_hop: int,
+        seed: int,
+    ) -> None:
+        self.waves, self.frame_labels, self.utterance_labels = list(waves), frame_labels, utterance_labels
+        self.crop, self.batch_size, self.label_hop, self.seed = crop, batch_size, label_hop, seed
+
+    def batch(self, step: int, rank: int = 0) -> Batch:
+        rng = step_rng(self.seed, step, rank)
+        idx = rng.integers(0, len(self.waves), size=self.batch_size)
+        audio = np.zeros((self.batch_size, self.crop), dtype=np.float32)
+        starts = np.zeros(self.batch_size, dtype=np.int64)
+        lengths = np.zeros(self.batch_size, dtype=np.int64)
+        for b, i in enumerate(idx):
+            w = self.waves[i]
+            starts[b] = rng.integers(0, w.shape[0] - self.crop + 1) if w.shape[0] > self.crop else 0
+            piece = w[starts[b] : starts[b] + self.crop]
+            audio[b, : piece.shape[0]] = piece
+            lengths[b] = piece.shape[0]
+        x = torch.from_numpy(audio).unsqueeze(1)
+        if self.utterance_labels is not None:
+            targets = Targets("utterance", torch.from_numpy(self.utterance_labels[idx]), torch.from_numpy(lengths))
+            return Batch(x, targets=targets)
+        assert self.frame_labels is not None
+        width = max(self.frame_labels[i].shape[0] for i in idx)
+        labels = np.full((self.batch_size, max(width, 1)), IGNORE, dtype=np.int64)
+        for b, i in enumerate(idx):
+            labels[b, : self.frame_labels[i].shape[0]] = self.frame_labels[i]
+        targets = Targets(
+            "frame",
+            torch.from_numpy(labels),
+            torch.from_numpy(lengths),
+            starts=torch.from_numpy(starts),
+            frame_hop=self.label_hop,
+        )
+        return Batch(x, targets=targets)
 
 
 def train_supervised(
@@ -128,12 +182,14 @@ def train_supervised(
     seed: int = 0,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    run_dir: str | Path | None = None,
 ) -> Stack:
     """Train a :class:`Stack` with ``cfg.model``'s architecture to classify ``task_key`` on ``corpus``.
 
     Utterances are zero-padded to the longest one in the corpus (segments keep their positions). Returns
-    the trained encoder in eval mode (the classifiers are discarded). Variational modules are trained on
-    their means (no sampling, no KL).
+    the trained encoder in eval mode (the classifiers are discarded). A Gaussian bottleneck samples while
+    training, as in V-GIM, with no KL term. ``run_dir``: train into this run directory (resumable, reused
+    when finished with the same settings) instead of a temporary one.
     """
     if len(corpus) == 0:
         raise ValueError("train_supervised: the corpus is empty")
@@ -148,23 +204,19 @@ def train_supervised(
         per_utt.append(np.array([index[c] for c in y_all[pos : pos + n]]))
         pos += n
 
-    n_samples = max(w.shape[0] for w in corpus.waves)
-    audio = np.zeros((len(corpus), n_samples), dtype=np.float32)
-    for i, w in enumerate(corpus.waves):
-        audio[i, : w.shape[0]] = w
-
-    def draw(rng: np.random.Generator, stack: Stack) -> tuple[Tensor, Examples]:
-        idx = rng.integers(0, len(corpus), size=min(batch_size, len(corpus)))
-        target = torch.from_numpy(np.concatenate([per_utt[i] for i in idx]))
-        n_frames = stack.n_frames(n_samples)
-
-        def examples(m: int, c: Tensor) -> tuple[Tensor, Tensor]:
-            pool = _pooling_matrix(n_frames[m], stack, m, [segments[i] for i in idx], level).to(c.device)
-            return pool @ c.reshape(-1, c.shape[-1]), target
-
-        return torch.from_numpy(audio[idx]).unsqueeze(1), examples
-
-    return _fit(cfg, len(classes), draw, steps=steps, lr=lr, greedy=greedy, seed=seed, progress=progress, device=device)
+    batches = UtteranceBatches(corpus.waves, per_utt, segments, level, batch_size, seed)
+    return _fit(
+        cfg,
+        len(classes),
+        batches,
+        steps=steps,
+        lr=lr,
+        greedy=greedy,
+        seed=seed,
+        progress=progress,
+        device=device,
+        run_dir=run_dir,
+    )
 
 
 def train_supervised_crops(
@@ -182,6 +234,7 @@ def train_supervised_crops(
     seed: int = 0,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    run_dir: str | Path | None = None,
 ) -> Stack:
     """Train a :class:`Stack` with ``cfg.model``'s architecture on random crops of long utterances.
 
@@ -204,7 +257,7 @@ def train_supervised_crops(
         excluded) before the classifier.
     label_hop
         Samples per label frame (``level="frame"``).
-    steps, greedy, seed, progress, device
+    steps, greedy, seed, progress, device, run_dir
         As :func:`train_supervised`.
 
     Returns
@@ -235,44 +288,24 @@ def train_supervised_crops(
         utt_labels = np.array([index[str(y)] for y in labels], dtype=np.int64)
         n_classes = len(names)
 
-    def draw(rng: np.random.Generator, stack: Stack) -> tuple[Tensor, Examples]:
-        idx = rng.integers(0, len(waves), size=batch)
-        audio = np.zeros((batch, crop), dtype=np.float32)
-        starts = np.zeros(batch, dtype=np.int64)
-        lengths = np.zeros(batch, dtype=np.int64)
-        for b, i in enumerate(idx):
-            w = waves[i]
-            starts[b] = rng.integers(0, w.shape[0] - crop + 1) if w.shape[0] > crop else 0
-            piece = w[starts[b] : starts[b] + crop]
-            audio[b, : piece.shape[0]] = piece
-            lengths[b] = piece.shape[0]
-
-        def examples(m: int, c: Tensor) -> tuple[Tensor, Tensor]:
-            n_frames = c.shape[1]
-            centres = stack.frames[m].centres(n_frames)  # [T], samples into the crop
-            inside = centres[None, :] < lengths[:, None]  # [B, T]: frame centre on real audio, not padding
-            if level == "utterance":
-                weights = inside / np.maximum(inside.sum(axis=1, keepdims=True), 1)
-                pooled = torch.einsum("bt,btc->bc", torch.from_numpy(weights.astype(np.float32)).to(c.device), c)
-                return pooled, torch.from_numpy(utt_labels[idx])
-            target = np.full((batch, n_frames), IGNORE, dtype=np.int64)
-            for b, i in enumerate(idx):
-                j = np.floor((starts[b] + centres) / label_hop).astype(np.int64)
-                ok = inside[b] & (j >= 0) & (j < frame_labels[i].shape[0])
-                target[b, ok] = frame_labels[i][j[ok]]
-            return c.reshape(-1, c.shape[-1]), torch.from_numpy(target.reshape(-1))
-
-        return torch.from_numpy(audio).unsqueeze(1), examples
-
+    batches = CropLabelBatches(
+        waves,
+        frame_labels if level == "frame" else None,
+        utt_labels if level == "utterance" else None,
+        crop,
+        batch,
+        label_hop,
+        seed,
+    )
     return _fit(
         cfg,
         n_classes,
-        draw,
+        batches,
         steps=steps,
         lr=cfg.train.lr if lr is None else lr,
         greedy=greedy,
         seed=seed,
         progress=progress,
         device=device,
-        desc=f"supervised ({level})",
+        run_dir=run_dir,
     )

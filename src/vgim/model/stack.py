@@ -20,38 +20,14 @@ from torch import Tensor, nn
 from vgim.config import Config, LayerSpec, ModelConfig
 from vgim.frames import FrameInfo
 from vgim.model.bottleneck import Gaussian, build_bottleneck
+from vgim.model.geometry import local_geometry, module_geometry, n_frames
 
 __all__ = ["FrameInfo", "GIMModule", "Gabor", "ModuleOutput", "Stack", "frame_infos", "n_frames"]
 
 
 def frame_infos(cfg: ModelConfig) -> list[FrameInfo]:
     """Hop, centre offset and receptive field after each module, derived from the layer specs."""
-    hop, offset, field = 1, 0.0, 1
-    out: list[FrameInfo] = []
-    i = 0
-    for n_layers in cfg.modules:
-        for spec in cfg.layers[i : i + n_layers]:
-            if spec.strided:
-                field += (spec.kernel - 1) * hop
-                offset += ((spec.kernel - 1) / 2 - spec.padding) * hop
-                hop *= spec.stride
-        i += n_layers
-        out.append(FrameInfo(hop=hop, offset=offset, receptive_field=field))
-    return out
-
-
-def n_frames(cfg: ModelConfig, n_samples: int) -> list[int]:
-    """Number of frames each module outputs for an input of ``n_samples`` samples (0 if too short)."""
-    length = n_samples
-    out: list[int] = []
-    i = 0
-    for n_layers in cfg.modules:
-        for spec in cfg.layers[i : i + n_layers]:
-            if spec.strided:
-                length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
-        i += n_layers
-        out.append(length)
-    return out
+    return [g.frame for g in module_geometry(cfg)]
 
 
 @dataclass
@@ -192,12 +168,7 @@ class GIMModule(nn.Module):
         self.encoder = nn.Sequential(*layers)
         # Geometry of the conv/pool part in input frames: output frame j reads inputs
         # [j * hop - left, j * hop - left + field).
-        self.hop, self.field, self.left = 1, 1, 0
-        for spec in specs:
-            if spec.strided:
-                self.field += (spec.kernel - 1) * self.hop
-                self.left += spec.padding * self.hop
-                self.hop *= spec.stride
+        self.hop, self.field, self.left = local_geometry(specs)
         self.z_channels = channels
         self.bottleneck = build_bottleneck(bottleneck if layers else "identity", bottleneck_options or {}, channels)
         self.variational = isinstance(self.bottleneck, Gaussian)

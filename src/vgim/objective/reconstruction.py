@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from vgim.config import LayerSpec, ModelConfig, ObjectiveConfig
 from vgim.data.batches import Batch
+from vgim.model.geometry import conv_length, module_geometry, strided_layers
 from vgim.objective.base import Head, HeadOutput, HeadSpec, register_head
 
 __all__ = [
@@ -40,28 +41,14 @@ __all__ = [
 
 def decoder_specs(cfg: ModelConfig, module: int) -> list[LayerSpec]:
     """The conv/pool layers of modules ``0..module`` in encoder order (the layers a decoder mirrors)."""
-    if not 0 <= module < len(cfg.modules):
-        raise ValueError(f"module must be in [0, {len(cfg.modules)}), got {module}")
-    n = sum(cfg.modules[: module + 1])
-    return [s for s in cfg.layers[:n] if s.strided]
+    return strided_layers(cfg, module)
 
 
 def module_channels(cfg: ModelConfig, module: int) -> int:
     """Channels of module ``module``'s representation ``c`` (GRU hidden size, or its last conv's channels)."""
-    channels = cfg.in_channels
-    i = 0
-    for m, n_layers in enumerate(cfg.modules):
-        out = None
-        for spec in cfg.layers[i : i + n_layers]:
-            if spec.filters:
-                channels = spec.channels
-            elif spec.kind == "gru":
-                out = spec.channels
-        channels = out if out is not None else channels
-        if m == module:
-            return channels
-        i += n_layers
-    raise ValueError(f"module must be in [0, {len(cfg.modules)}), got {module}")
+    if not 0 <= module < len(cfg.modules):
+        raise ValueError(f"module must be in [0, {len(cfg.modules)}), got {module}")
+    return module_geometry(cfg)[module].channels
 
 
 class Decoder(nn.Module):
@@ -110,7 +97,7 @@ class Decoder(nn.Module):
         """Lengths after each mirrored encoder layer for an input of ``n_samples``: ``[n_samples, ...]``."""
         lengths = [n_samples]
         for spec in self.specs:
-            lengths.append(max(0, (lengths[-1] + 2 * spec.padding - spec.kernel) // spec.stride + 1))
+            lengths.append(conv_length(lengths[-1], spec))
         return lengths
 
     def forward(self, c: Tensor, length: int | None = None) -> Tensor:
