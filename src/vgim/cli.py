@@ -44,6 +44,19 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_presets(text: str) -> dict[str, str]:
+    """``"A=preset-a,B=preset-b"`` (or bare preset names) as ``{display name: preset}``."""
+    out: dict[str, str] = {}
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        name, sep, preset = item.partition("=")
+        out[name.strip() if sep else item] = (preset if sep else item).strip()
+    if not out:
+        raise ConfigError(f"--models {text!r}: expected NAME=PRESET pairs separated by commas")
+    return out
+
+
 def _demo(args: argparse.Namespace) -> int:
     from vgim.demo import run_demo
 
@@ -54,6 +67,7 @@ def _demo(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         report=not args.no_report,
         report_decoder_steps=args.report_steps,
+        models=_named_presets(args.models) if args.models else None,
     )
     print()
     print(result.table)
@@ -268,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true")
     d.add_argument("--no-report", action="store_true", help="skip the report pages")
     d.add_argument("--report-steps", type=int, default=400, help="decoder training steps for the reports")
+    d.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated NAME=PRESET pairs to train and probe instead of V-GIM and GIM, e.g. "
+        "'V-GIM=vgim-small,GIM=gim-small,VQ-GIM=vq-gim-small,APC-GIM=apc-gim-small,VAE=vae-small'",
+    )
     d.set_defaults(func=_demo)
 
     pr = sub.add_parser("probe", help="linear probes of every module of one or more runs, with baselines")

@@ -22,6 +22,7 @@ from vgim.data.corpus import load_corpus
 from vgim.data.synthetic import synthesize_corpus
 from vgim.evaluate.evaluation import EvaluationSplit, evaluate_models
 from vgim.evaluate.probes import ProbeResult, results_table, results_to_json
+from vgim.model.stack import Stack
 from vgim.train.loop import batches_from_corpus
 from vgim.train.rundir import RunDir
 
@@ -51,12 +52,17 @@ def run_demo(
     progress: bool = True,
     report: bool = True,
     report_decoder_steps: int = 400,
+    models: dict[str, str] | None = None,
 ) -> DemoResult:
     """Run the whole demo; ``steps`` overrides each model's training budget (the presets' by default).
 
     With ``report`` (the default) each run ends with its report page, whose per-module decoders train
-    for ``report_decoder_steps`` steps.
+    for ``report_decoder_steps`` steps. ``models`` (display name -> preset) replaces the default V-GIM and
+    GIM, e.g. to add the VQ-GIM, APC-GIM and VAE rows.
     """
+    chosen = dict(models) if models else dict(DEMO_MODELS)
+    for preset in chosen.values():
+        load_config(preset)  # an unknown preset fails now, not after the first training
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
@@ -67,8 +73,8 @@ def run_demo(
     seconds["corpus"] = time.perf_counter() - t0
     log.info("corpus %s: %d train / %d test utterances", manifest.parent, len(split.train), len(split.test))
 
-    models = {}
-    for name, preset in DEMO_MODELS.items():
+    trained: dict[str, Stack] = {}
+    for name, preset in chosen.items():
         extra = list(overrides or []) + [f"train.seed={seed}"]
         if steps is not None:
             extra.append(f"train.steps={steps}")
@@ -78,10 +84,10 @@ def run_demo(
         # a folder holding a run of another config (other steps, seed or overrides) is refused, not reused
         RunDir(run_dir).train_or_reuse(cfg, partial(batches_from_corpus, cfg, split.train), progress=progress)
         seconds[f"train {preset}"] = time.perf_counter() - t1
-        models[name] = vgim.load(run_dir)
+        trained[name] = vgim.load(run_dir)
 
     t2 = time.perf_counter()
-    results = evaluate_models(models, split, seed=seed)
+    results = evaluate_models(trained, split, seed=seed)
     seconds["probes"] = time.perf_counter() - t2
     table = results_table(results, "accuracy")
     header = (
@@ -99,7 +105,7 @@ def run_demo(
     if report:
         from vgim.report import build_report
 
-        for name, preset in DEMO_MODELS.items():
+        for name, preset in chosen.items():
             t3 = time.perf_counter()
             reports[name] = build_report(
                 out / preset, corpus=corpus, decoder_steps=report_decoder_steps, progress=progress, seed=seed
