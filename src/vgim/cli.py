@@ -83,17 +83,13 @@ def _probe(args: argparse.Namespace) -> int:
     import json
 
     import vgim
-    from vgim.data.corpus import load_corpus
+    from vgim.config import DataConfig
+    from vgim.data.source import open_corpus
     from vgim.evaluate.evaluation import EvaluationSplit, evaluate_models
     from vgim.evaluate.probes import results_table, results_to_json
 
-    root, manifest = args.data, args.manifest
-    if root == "synthetic":
-        from vgim.data.synthetic import synthesize_corpus
-
-        path = synthesize_corpus(progress=not args.quiet)
-        root, manifest = str(path.parent), str(path)
-    corpus = load_corpus(root, manifest=manifest, label_pattern=args.label_pattern, progress=not args.quiet)
+    data = DataConfig(root=args.data, manifest=args.manifest, label_pattern=args.label_pattern)
+    corpus = open_corpus(data, progress=not args.quiet)
     split = EvaluationSplit(corpus.subset(args.train_split), corpus.subset(args.test_split))
     models = {Path(run).name: vgim.load(run, args.device) for run in args.runs}
     results = evaluate_models(models, split, baselines=not args.no_baselines, pool=args.pool)

@@ -353,7 +353,7 @@ def streaming_batches(
 
     Skips the files :func:`scan_files` finds unusable (shorter than a crop unless ``data.pad_short``), and
     applies the augmentation and speaker ids ``cfg`` asks for, as
-    :func:`vgim.train.loop.batches_from_corpus` does for an in-memory corpus.
+    :func:`vgim.data.source.batches_from_corpus` does for an in-memory corpus.
     """
     from vgim.audio import Augmenter
 

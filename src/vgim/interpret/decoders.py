@@ -295,23 +295,9 @@ def plot_reconstruction(
 def _split_corpus(cfg: Config, corpus: AudioCorpus | None, progress: bool) -> tuple[AudioCorpus, AudioCorpus]:
     """(training, held-out) utterances: the corpus's ``train``/``test`` splits, or a seeded 10 % hold-out."""
     if corpus is None:
-        from vgim.data.corpus import load_corpus
+        from vgim.data.source import open_corpus
 
-        d = cfg.data
-        root, manifest = d.root, d.manifest
-        if root == "synthetic":
-            from vgim.data.synthetic import synthesize_corpus
-
-            path = synthesize_corpus(progress=progress)
-            root, manifest = str(path.parent), str(path)
-        corpus = load_corpus(
-            root,
-            manifest=manifest,
-            label_pattern=d.label_pattern,
-            sample_rate=d.sample_rate,
-            min_rms=d.min_rms,
-            progress=progress,
-        )
+        corpus = open_corpus(cfg.data, progress=progress)
     splits = corpus.splits()
     train_name = cfg.data.split if cfg.data.split in splits else "train"
     if train_name in splits:

@@ -41,9 +41,9 @@ from torch import nn
 
 from vgim.allocator import keep_freed_memory
 from vgim.config import Config, TrainConfig, config_from_dict, validate
-from vgim.data.batches import Batch, CropBatches, StepBatches
-from vgim.data.corpus import AudioCorpus
-from vgim.data.stream import StreamingBatches, iter_batches
+from vgim.data.batches import Batch, StepBatches
+from vgim.data.source import batches_from_corpus, build_batches
+from vgim.data.stream import iter_batches
 from vgim.model.stack import Stack
 from vgim.objective.losses import ModuleLoss, Objective, total_penalty
 from vgim.train.distributed import Distributed, all_reduce_gradients, setup_distributed
@@ -143,76 +143,6 @@ class TrainResult:
     step: int
     final: dict[int, dict[str, float]] = field(default_factory=dict)  # module -> last logged scalars
     seconds: float = 0.0
-
-
-def build_batches(cfg: Config, progress: bool = True) -> CropBatches | StreamingBatches:
-    """Load the training audio named by ``cfg.data`` and wrap it in step-seeded crop batches.
-
-    With ``data.stream`` nothing is decoded here: the files' headers are read, and every batch reads its
-    crops from disk (:class:`vgim.data.stream.StreamingBatches`; the same batches for the same files).
-    """
-    from vgim.data.corpus import load_corpus
-
-    d = cfg.data
-    root, manifest = d.root, d.manifest
-    if root == "synthetic":
-        from vgim.data.synthetic import synthesize_corpus
-
-        manifest_path = synthesize_corpus(progress=progress)
-        root, manifest = str(manifest_path.parent), str(manifest_path)
-    if d.stream:
-        from vgim.data.stream import streaming_batches
-
-        return streaming_batches(cfg, root, manifest, progress=progress)
-    corpus = load_corpus(
-        root,
-        manifest=manifest,
-        label_pattern=d.label_pattern,
-        split=d.split,
-        sample_rate=d.sample_rate,
-        min_samples=0 if d.pad_short else d.crop_samples,
-        min_rms=d.min_rms,
-        progress=progress,
-    )
-    log.info("training data: %s", corpus.describe())
-    return batches_from_corpus(cfg, corpus)
-
-
-def batches_from_corpus(cfg: Config, corpus: AudioCorpus) -> CropBatches:
-    """Crop batches over an already loaded corpus, with the augmentation and speaker ids ``cfg`` asks for."""
-    from vgim.audio import Augmenter
-
-    keep = list(range(len(corpus)))
-    if not cfg.data.pad_short:
-        keep = [i for i in keep if corpus.waves[i].shape[0] >= cfg.data.crop_samples]
-        for i in sorted(set(range(len(corpus))) - set(keep)):
-            log.warning(
-                "%s: shorter than one crop (%d < %d samples)",
-                corpus.utterances[i].path,
-                corpus.waves[i].shape[0],
-                cfg.data.crop_samples,
-            )
-        if len(keep) < len(corpus):
-            log.warning(
-                "skipped %d of %d files shorter than one crop (set data.pad_short=true to pad them)",
-                len(corpus) - len(keep),
-                len(corpus),
-            )
-    if not keep:
-        raise ValueError(f"no training file is at least one crop long ({cfg.data.crop_samples} samples)")
-    speakers = None
-    if cfg.objective.negatives == "same_speaker":
-        labels = corpus.labels(cfg.data.speaker_key)
-        speakers = [labels[i] for i in keep]
-    augment = Augmenter.from_config(cfg.data)
-    return CropBatches(
-        [corpus.waves[i] for i in keep],
-        cfg.data.crop_samples,
-        cfg.train.batch_size,
-        seed=cfg.train.seed,
-        speakers=speakers,
-        augment=augment if augment.enabled else None,
-    )
 
 
 def make_adam(params: list[nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
