@@ -6,6 +6,7 @@ same architecture as the model.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ __all__ = [
     "evaluate_models",
     "mfcc_feature_set",
     "model_feature_sets",
+    "train_test_split",
     "validation_split",
 ]
 
@@ -46,6 +48,29 @@ def validation_split(train: AudioCorpus, every: int = 5) -> EvaluationSplit:
         return AudioCorpus([train.utterances[i] for i in chosen], [train.waves[i] for i in chosen], train.sample_rate)
 
     return EvaluationSplit(part(True), part(False))
+
+
+def train_test_split(corpus: AudioCorpus, seed: int) -> tuple[AudioCorpus, AudioCorpus, str]:
+    """(train, test, how): the corpus's train/test splits, or a seeded 80/20 split by utterance.
+
+    ``how`` says which, in words (the report shows it).
+    """
+    splits = corpus.splits()
+    if "train" in splits and "test" in splits:
+        return corpus.subset("train"), corpus.subset("test"), "the corpus's own train/test split"
+    n = len(corpus)
+    if n < 2:
+        return corpus, corpus, "a single utterance (train and test are the same)"
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, round(0.2 * n))
+    test_idx, train_idx = sorted(order[:n_test].tolist()), sorted(order[n_test:].tolist())
+
+    def pick(idx: list[int], split: str) -> AudioCorpus:
+        utts = [dataclasses.replace(corpus.utterances[i], split=split) for i in idx]
+        return AudioCorpus(utts, [corpus.waves[i] for i in idx], corpus.sample_rate, list(corpus.skipped))
+
+    how = f"no train/test split in the corpus: a seeded random 80/20 split by utterance ({n - n_test}/{n_test})"
+    return pick(train_idx, "train"), pick(test_idx, "test"), how
 
 
 def corpus_features(model: Stack, waves: Sequence[np.ndarray], sample_rate: int = 16000) -> list[list[np.ndarray]]:

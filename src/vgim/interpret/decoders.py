@@ -43,6 +43,7 @@ __all__ = [
     "ReconstructionLoss",
     "decoder_specs",
     "evaluate_decoders",
+    "finished_decoders",
     "load_decoders",
     "log_spectral_distance",
     "log_spectrogram",
@@ -581,3 +582,22 @@ def train_decoders(
     result.seconds = time.perf_counter() - t0
     log.info("decoders of %s: %s", run_dir, {f"m{m + 1}": metrics[m] for m in mods})
     return result
+
+
+def finished_decoders(run_dir: Path, n_modules: int) -> Path | None:
+    """``run_dir/decoders`` when it holds a finished training of a decoder for every module, else None."""
+    folder = run_dir / "decoders"
+    ckpt, meta_path = folder / DECODER_FILE, folder / "metrics.json"
+    if not (ckpt.is_file() and meta_path.is_file()):
+        return None
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        meta = json.loads(meta_path.read_text())
+        step, steps = int(state["step"]), int(meta["steps"])
+        modules = sorted(int(m) for m in state["decoders"])
+    except Exception as err:  # noqa: BLE001 - an unreadable folder is simply not reused
+        log.warning("not reusing %s: %s", folder, err)
+        return None
+    if step != steps or modules != list(range(n_modules)):
+        return None
+    return folder
