@@ -293,34 +293,21 @@ def plot_reconstruction(
 # Training
 
 
-def _split_corpus(cfg: Config, corpus: AudioCorpus | None, progress: bool) -> tuple[AudioCorpus, AudioCorpus]:
-    """(training, held-out) utterances: the corpus's ``train``/``test`` splits, or a seeded 10 % hold-out."""
+def _split_corpus(
+    cfg: Config, corpus: AudioCorpus | None, progress: bool, seed: int = 0
+) -> tuple[AudioCorpus, AudioCorpus]:
+    """(training, held-out) utterances by the project's one hold-out rule
+    (:func:`vgim.evaluate.evaluation.train_test_split`: the corpus's train/test splits, or a seeded 80/20
+    split), so the report's held-out examples are never audio its decoders trained on."""
+    from vgim.evaluate.evaluation import train_test_split
+
     if corpus is None:
         from vgim.data.source import open_corpus
 
         corpus = open_corpus(cfg.data, progress=progress)
-    splits = corpus.splits()
-    train_name = cfg.data.split if cfg.data.split in splits else "train"
-    if train_name in splits:
-        others = [s for s in splits if s != train_name]
-        if others:
-            test_name = "test" if "test" in others else others[0]
-            return corpus.subset(train_name), corpus.subset(test_name)
-    n = len(corpus)
-    if n < 2:
-        log.warning("only %d file(s): evaluating the decoders on their training audio", n)
-        return corpus, corpus
-    order = np.random.default_rng(0).permutation(n)
-    n_test = max(1, n // 10)
-    test_idx, train_idx = sorted(order[:n_test].tolist()), sorted(order[n_test:].tolist())
-    log.info("no train/test split in the corpus: holding out %d of %d files for evaluation", n_test, n)
-
-    def pick(idx: list[int]) -> AudioCorpus:
-        return AudioCorpus(
-            [corpus.utterances[i] for i in idx], [corpus.waves[i] for i in idx], corpus.sample_rate, corpus.skipped
-        )
-
-    return pick(train_idx), pick(test_idx)
+    train, test, how = train_test_split(corpus, seed)
+    log.info("decoders: %s", how)
+    return train, test
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -427,9 +414,9 @@ def train_decoders(
     run_dir
         A trained run (anything :func:`vgim.load` accepts). The encoder is frozen (eval mode, no gradient).
     corpus
-        Audio to train and evaluate on; its ``train`` split trains and its ``test`` split (or another
-        non-training split) evaluates. Without splits a seeded 10 % of the files is held out. ``None``: the
-        run's data (``config.data``; the embedded synthetic corpus for ``root = "synthetic"``).
+        Audio to train and evaluate on; its ``train`` split trains and its ``test`` split evaluates. Without
+        both, a seeded 80/20 split by utterance (the same one the report uses for the same ``seed``).
+        ``None``: the run's data (``config.data``; the embedded synthetic corpus for ``root = "synthetic"``).
     steps
         Training steps (each trains every decoder on one batch).
     batch_size
@@ -494,7 +481,7 @@ def train_decoders(
         run.checkpoint.unlink()  # resume=False: start over (the decoders are derived from the run, not data)
         run.config_path.unlink(missing_ok=True)
     run.check_config(dec_cfg)
-    train_corpus, test_corpus = _split_corpus(cfg, corpus, progress)
+    train_corpus, test_corpus = _split_corpus(cfg, corpus, progress, seed)
     resumed = run.has_checkpoint()
     if not resumed or int(load_checkpoint(run.checkpoint)["step"]) < steps:
         if resumed:
