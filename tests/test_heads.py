@@ -12,15 +12,15 @@ from conftest import tiny_config
 from vgim.config import ConfigError, config_from_dict, load_config
 from vgim.data.batches import Batch
 from vgim.model import Stack
-from vgim.model.bottleneck import bottleneck_names
-from vgim.objective import Objective, head_names
+from vgim.model.bottleneck import BOTTLENECKS
+from vgim.objective import HEADS, Objective
 from vgim.train.loop import forward_losses
 from vgim.train.metrics import MetricsWriter
 
 
 def test_the_registries_find_every_part_and_refuse_unknown_names_and_options() -> None:
-    assert {"identity", "gaussian", "vq"} <= set(bottleneck_names())
-    assert {"infonce", "reconstruction", "apc"} <= set(head_names())
+    assert {"identity", "gaussian", "vq"} <= set(BOTTLENECKS.names())
+    assert {"infonce", "reconstruction", "apc"} <= set(HEADS.names())
     with pytest.raises(ConfigError, match="model.bottleneck: unknown name 'vae'"):
         load_config("gim-small", ["model.bottleneck=vae"])
     with pytest.raises(ConfigError, match="objective.head: unknown name 'mpc'"):

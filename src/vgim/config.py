@@ -86,7 +86,7 @@ class ModelConfig:
 class ObjectiveConfig:
     """Each module's loss: ``head loss + beta * bottleneck penalty`` (:mod:`vgim.objective`).
 
-    ``head`` names the objective (:func:`vgim.objective.base.head_names`): ``infonce`` (CPC's log-bilinear
+    ``head`` names the objective (``vgim.objective.HEADS.names()``): ``infonce`` (CPC's log-bilinear
     score ``z_{t+k}^T W_k c_t``, k = 1..K, configured by the fields below) or ``apc`` (:mod:`vgim.objective.apc`);
     a head's own settings go in ``options``. ``beta`` weighs the bottleneck's penalty (the KL of a Gaussian
     bottleneck, the commitment loss of a VQ one). The KL is summed over channels and averaged over frames
@@ -366,11 +366,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError("objective.n_predictions and objective.n_negatives must be >= 1")
     if o.beta < 0:
         raise ConfigError("objective.beta must be >= 0")
-    from vgim.model.bottleneck import check_bottleneck
-    from vgim.objective.base import check_head
+    from vgim.model.bottleneck import BOTTLENECKS
+    from vgim.objective.base import HEADS
 
-    check_bottleneck(m.bottleneck, m.bottleneck_options)
-    check_head(o.head, o.options)
+    BOTTLENECKS.options(m.bottleneck, m.bottleneck_options)
+    HEADS.options(o.head, o.options)
     if o.beta > 0 and m.bottleneck == "identity":
         raise ConfigError(
             "objective.beta > 0 weighs a bottleneck's penalty: it needs model.bottleneck = 'gaussian' or 'vq' "

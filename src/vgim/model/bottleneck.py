@@ -29,9 +29,7 @@ __all__ = [
     "BottleneckOutput",
     "Gaussian",
     "Identity",
-    "bottleneck_names",
     "build_bottleneck",
-    "check_bottleneck",
     "gaussian_kl",
     "register_bottleneck",
 ]
@@ -80,19 +78,9 @@ BOTTLENECKS: Registry[Bottleneck] = Registry("vgim.model", "model.bottleneck", "
 register_bottleneck = BOTTLENECKS.register
 
 
-def bottleneck_names() -> list[str]:
-    """The names ``model.bottleneck`` accepts."""
-    return BOTTLENECKS.names()
-
-
-def check_bottleneck(name: str, options: dict[str, Any]) -> Any:
-    """The options dataclass of bottleneck ``name``; raises ConfigError for an unknown name or bad options."""
-    return BOTTLENECKS.options(name, options)
-
-
 def build_bottleneck(name: str, options: dict[str, Any], channels: int) -> Bottleneck:
     """The bottleneck ``name`` on ``channels`` latent channels, with ``options`` checked."""
-    return BOTTLENECKS.get(name)(channels, check_bottleneck(name, options))  # type: ignore[call-arg]
+    return BOTTLENECKS.get(name)(channels, BOTTLENECKS.options(name, options))  # type: ignore[call-arg]
 
 
 @register_bottleneck("identity")

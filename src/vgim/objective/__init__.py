@@ -1,7 +1,7 @@
 """Objectives as heads (InfoNCE, APC; :mod:`vgim.objective.base`), negative sampling, the per-module loss."""
 
 from vgim.model.bottleneck import gaussian_kl
-from vgim.objective.base import HEADS, Head, HeadOutput, HeadSpec, build_head, head_names, register_head
+from vgim.objective.base import HEADS, Head, HeadOutput, HeadSpec, build_head, register_head
 from vgim.objective.infonce import InfoNCE, InfoNCEOutput, candidate_sequences, sample_negatives
 from vgim.objective.losses import ModuleLoss, Objective
 
@@ -17,7 +17,6 @@ __all__ = [
     "build_head",
     "candidate_sequences",
     "gaussian_kl",
-    "head_names",
     "register_head",
     "sample_negatives",
 ]

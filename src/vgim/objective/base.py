@@ -19,7 +19,7 @@ from vgim.data.batches import Batch
 from vgim.frames import FrameInfo
 from vgim.registry import NoOptions, Registry
 
-__all__ = ["HEADS", "Head", "HeadOutput", "HeadSpec", "build_head", "check_head", "head_names", "register_head"]
+__all__ = ["HEADS", "Head", "HeadOutput", "HeadSpec", "build_head", "register_head"]
 
 
 @dataclass
@@ -63,16 +63,6 @@ HEADS: Registry[Head] = Registry("vgim.objective", "objective.head", "objective.
 register_head = HEADS.register
 
 
-def head_names() -> list[str]:
-    """The names ``objective.head`` accepts."""
-    return HEADS.names()
-
-
-def check_head(name: str, options: dict[str, Any]) -> Any:
-    """The options dataclass of head ``name``; raises ConfigError for an unknown name or bad options."""
-    return HEADS.options(name, options)
-
-
 def build_head(cfg: ObjectiveConfig, spec: HeadSpec) -> Head:
     """The head ``cfg.head`` with ``cfg.options`` for one module."""
-    return HEADS.get(cfg.head).build(cfg, check_head(cfg.head, cfg.options), spec)
+    return HEADS.get(cfg.head).build(cfg, HEADS.options(cfg.head, cfg.options), spec)

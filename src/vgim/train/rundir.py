@@ -65,29 +65,14 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.config_path = self.path / CONFIG
+        self.metrics_path = self.path / METRICS
+        self.checkpoint = self.path / CHECKPOINT
+        self.export_dir = self.path / EXPORT_DIR
+        self.export = self.path / EXPORT
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
-
-    @property
-    def config_path(self) -> Path:
-        return self.path / CONFIG
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / METRICS
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.path / CHECKPOINT
-
-    @property
-    def export_dir(self) -> Path:
-        return self.path / EXPORT_DIR
-
-    @property
-    def export(self) -> Path:
-        return self.path / EXPORT
 
     def is_finished(self) -> bool:
         """Whether the run has finished (its weights are exported)."""
