@@ -118,3 +118,14 @@ def test_demo_models_option_names_an_unknown_preset_before_training(tmp_path: Pa
     assert main(["demo", "--out", str(tmp_path / "d"), "--no-report", "--models", "X=no-such-preset"]) == 2
     assert "no preset or config file named 'no-such-preset'" in capsys.readouterr().err
     assert not (tmp_path / "d" / "no-such-preset").exists()
+
+
+def test_experiments_are_sub_commands_with_their_own_options(capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exc:
+        main(["experiment", "ablation", "--seeds", "3"])  # --seeds belongs to the thesis study
+    assert exc.value.code == 2 and "unrecognized arguments: --seeds 3" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["experiment"])
+    assert "{thesis,ablation,librispeech}" in capsys.readouterr().err
+    assert main(["experiment", "librispeech", "--root", "x"]) == 2
+    assert "needs --alignments, --train-split, --test-split" in capsys.readouterr().err

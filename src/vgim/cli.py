@@ -154,7 +154,9 @@ def _experiment(args: argparse.Namespace) -> int:
     corpus = _thesis_corpus(args)
     seeds = [0] if args.quick else list(range(args.seeds))
     steps = args.steps if args.steps is not None else (100 if args.quick else None)
-    models: dict[str, str | tuple[str, list[str]]] = {"GIM": args.gim, "V-GIM": args.vgim}
+    models: dict[str, str | tuple[str, list[str]]] = (
+        dict(_named_presets(args.models)) if args.models else {"GIM": args.gim, "V-GIM": args.vgim}
+    )
     result = run_thesis_experiment(
         (corpus.subset("train"), corpus.subset("test")),
         args.out or "runs/thesis",
@@ -218,10 +220,6 @@ def _librispeech(args: argparse.Namespace) -> int:
     print(result.table)
     print(f"outputs: {result.results_md}, {result.results_json} ({result.seconds['total']:.0f} s)")
     return 0
-
-
-def _run_experiment(args: argparse.Namespace) -> int:
-    return {"thesis": _experiment, "ablation": _ablation, "librispeech": _librispeech}[args.name](args)
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -331,36 +329,49 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--quiet", action="store_true")
     sg.set_defaults(func=_segment)
 
-    ex = sub.add_parser("experiment", help="reproducible studies")
-    ex.add_argument(
-        "name",
-        choices=["thesis", "ablation", "librispeech"],
-        help="thesis: GIM and V-GIM on the thesis corpus, probed per syllable; ablation: what improves GIM there; "
-        "librispeech: the CPC/GIM papers' phone and speaker probes on LibriSpeech train-clean-100",
+    ex = sub.add_parser("experiment", help="reproducible studies: thesis, ablation, librispeech")
+    studies = ex.add_subparsers(dest="study", required=True, metavar="{thesis,ablation,librispeech}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", default=None, help="default: runs/<study>")
+    common.add_argument("--steps", type=int, default=None, help="training steps per model (default: the presets')")
+    common.add_argument("--quick", action="store_true", help="a smoke test: 100 steps (thesis: one seed)")
+    common.add_argument("--quiet", action="store_true")
+    corpus = argparse.ArgumentParser(add_help=False)
+    corpus.add_argument("--corpus", default="", help="thesis corpus folder (default: found beside the checkout)")
+    corpus.add_argument("--jobs", type=int, default=2, help="worker processes training the runs (1: in this process)")
+
+    th = studies.add_parser(
+        "thesis", parents=[common, corpus], help="GIM and V-GIM (or any presets) on the thesis corpus, per syllable"
     )
-    ex.add_argument("--corpus", default="", help="thesis corpus folder (default: found beside the checkout)")
-    ex.add_argument("--out", default=None, help="default: runs/thesis, runs/ablation or runs/librispeech")
-    ex.add_argument("--seeds", type=int, default=5)
-    ex.add_argument("--steps", type=int, default=None, help="training steps per model (default: the presets')")
-    ex.add_argument("--gim", default="gim-thesis", help="preset for the GIM row")
-    ex.add_argument("--vgim", default="vgim-thesis", help="preset for the V-GIM row")
-    ex.add_argument("--pool", default="mean", choices=list(POOL_MODES))
-    ex.add_argument("--jobs", type=int, default=2, help="worker processes training the runs (1: in this process)")
-    ex.add_argument("--quick", action="store_true", help="a smoke test: 100 steps (thesis: one seed)")
-    ex.add_argument(
-        "--no-baselines",
-        action="store_true",
-        help="thesis: skip the random-init and supervised baselines (MFCC stays)",
+    th.add_argument("--seeds", type=int, default=5)
+    th.add_argument("--gim", default="gim-thesis", help="preset for the GIM row")
+    th.add_argument("--vgim", default="vgim-thesis", help="preset for the V-GIM row")
+    th.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated NAME=PRESET rows instead of --gim/--vgim, e.g. 'GIM=gim-thesis-improved,"
+        "VQ-GIM=vq-gim-thesis-improved,APC-GIM=apc-gim-thesis-improved,VAE=vae-thesis-improved'",
     )
-    ex.add_argument(
+    th.add_argument("--pool", default="mean", choices=list(POOL_MODES))
+    th.add_argument(
+        "--no-baselines", action="store_true", help="skip the random-init and supervised baselines (MFCC stays)"
+    )
+    th.set_defaults(func=_experiment)
+
+    ab = studies.add_parser("ablation", parents=[common, corpus], help="what improves GIM on the thesis corpus")
+    ab.add_argument(
         "--probe-on",
         default="validation",
         choices=["validation", "test"],
-        help="ablation: score the probes on a fifth of the training words (default; for choosing settings) or "
-        "on the test words",
+        help="score the probes on a fifth of the training words (default; for choosing settings) or on the test words",
     )
-    ex.add_argument("--quiet", action="store_true")
-    ls = ex.add_argument_group("librispeech")
+    ab.set_defaults(func=_ablation)
+
+    ls = studies.add_parser(
+        "librispeech",
+        parents=[common],
+        help="the CPC/GIM papers' phone and speaker probes on LibriSpeech train-clean-100",
+    )
     ls.add_argument("--root", default="", help="folder holding train-clean-100/ (or LibriSpeech/train-clean-100/)")
     ls.add_argument("--alignments", default="", help="the CPC converted_aligned_phones.txt")
     ls.add_argument("--train-split", default="", help="the CPC train_split.txt")
@@ -372,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--probe-epochs", type=int, default=10, help="epochs of the frame-level phone probe")
     ls.add_argument("--speaker-pool", default="mean", choices=["mean", "last"], help="utterance vector for speakers")
     ls.add_argument("--device", default="auto", help="feature extraction and supervised baselines")
-    ex.set_defaults(func=_run_experiment)
+    ls.set_defaults(func=_librispeech)
 
     dc = sub.add_parser("decode", help="train a decoder per module of a run and measure reconstructions")
     dc.add_argument("run")
