@@ -588,6 +588,13 @@ def test_label_tasks_notes_labels_that_cannot_be_probed() -> None:
     assert [(t.name, t.level) for t in tasks] == [("tone", "segment")]
     assert "no speaker probe: 1 of 4 utterances have no 'speaker' label" in notes
     assert "no lang probe: 1 of 4 utterances have no 'lang' label" in notes
+    one_class = corpus([{"lang": "x", "word": "a"}, {"lang": "x", "word": "b"}], [None, None])
+    tasks, notes = label_tasks(EvaluationSplit(one_class, corpus([{"lang": "x", "word": "c"}], [None])))
+    assert tasks == []
+    assert notes == [
+        "no lang probe: the training split has one class only (x)",
+        "no word probe: no test label occurs in training (the classes are held out)",
+    ]
 
 
 # -- one probe of one run, one number ---------------------------------------------------------------------------

@@ -167,7 +167,8 @@ def label_tasks(split: EvaluationSplit, names: Sequence[str] = ()) -> tuple[list
     A label of :data:`DEFAULT_TASKS` keeps its task (``syllables`` is the segment-level ``syllable`` task);
     any other label is an utterance-level task named after it, or a segment-level one when every utterance
     has segments and one ``"-"``-separated entry per segment. A task needs its label on every utterance
-    of both splits (an empty manifest cell is no label) and two classes among the training labels.
+    of both splits (an empty manifest cell is no label), two classes among the training labels and a test
+    label that occurs in training (the synthetic corpus's ``word`` is held out by design: never probed).
     ``names`` picks tasks by name or label key; an unknown one raises ValueError listing the labels.
     """
     utts = split.train.utterances + split.test.utterances
@@ -212,6 +213,15 @@ def label_tasks(split: EvaluationSplit, names: Sequence[str] = ()) -> tuple[list
             continue
         if np.unique(y).size < 2:
             notes.append(f"no {t.name} probe: the training split has one class only ({y[0] if y.size else 'none'})")
+            continue
+        test = split.test.utterances
+        try:
+            y_test = probe_labels([u.labels for u in test], [u.segments for u in test], t.key, t.level)
+        except ValueError as err:
+            notes.append(f"no {t.name} probe: {err}")
+            continue
+        if not np.isin(y_test, y).any():
+            notes.append(f"no {t.name} probe: no test label occurs in training (the classes are held out)")
             continue
         usable.append(t)
     return usable, notes
