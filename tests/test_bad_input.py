@@ -492,9 +492,10 @@ def test_resume_applies_safe_overrides_refuses_others_and_counts_steps(
     assert main(["train", "--out", str(run), "--resume", "--quiet", "train.steps=1"]) == 2
     assert "train.steps=1 is fewer than the 2 steps" in _err(capsys)
     assert main(["train", "--out", str(run), "--resume", "--preset", "cpc", "--quiet"]) == 2
-    assert "--preset cannot be used with it" in _err(capsys)
+    assert "trained with the config 'gim-small'; --preset cpc names another" in _err(capsys)
 
-    assert main(["train", "--out", str(run), "--resume", "--quiet", "train.steps=3", "train.log_every=1"]) == 0
+    resume = ["train", "--out", str(run), "--resume", "--preset", "gim-small", "--quiet"]  # the run's own preset
+    assert main([*resume, "train.steps=3", "train.log_every=1"]) == 0
     out = capsys.readouterr().out
     printed = json.loads(out[: out.index("\n}\n") + 2])
     assert printed["name"] == "gim-small"  # the run's config, not the default preset's

@@ -33,16 +33,16 @@ def _train(args: argparse.Namespace) -> int:
         logging.getLogger("vgim").setLevel(logging.WARNING)
     start = 0
     if args.resume:
-        given = [flag for flag, value in (("--config", args.config), ("--preset", args.preset)) if value]
-        if given:
-            raise ConfigError(
-                f"--resume continues the run in {out} with its saved config; {' and '.join(given)} cannot be "
-                "used with it (overrides of train.steps, train.log_every and train.checkpoint_every can)"
-            )
         if not (out / CHECKPOINT).exists():
             raise FileNotFoundError(f"--resume: {out} holds no checkpoint ({CHECKPOINT})")
         state = load_checkpoint(out / CHECKPOINT)
         cfg = resume_config(state["config"], args.overrides)  # the run's own config, as train() will use it
+        for flag, value in (("--config", args.config), ("--preset", args.preset)):
+            if value and load_config(value).name != cfg.name:
+                raise ConfigError(
+                    f"--resume continues the run in {out}, trained with the config {cfg.name!r}; {flag} {value} "
+                    "names another (drop it, or start a new run with another --out)"
+                )
         start = int(state["step"])
         log.info("resuming from step %d", start)
     else:
