@@ -107,6 +107,18 @@ def test_broken_symlink_is_a_counted_and_logged_skip(tmp_path: Path, caplog: pyt
         read_audio(tmp_path / "gone.wav")
 
 
+def test_broken_symlink_among_background_files_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from vgim.audio import Augmenter
+    from vgim.config import DataConfig
+
+    _corpus(tmp_path, n=1)
+    (tmp_path / "gone.wav").symlink_to(tmp_path / "deleted.wav")
+    with caplog.at_level(logging.WARNING, logger="vgim"):
+        augment = Augmenter.from_config(DataConfig(background_dir=str(tmp_path)))
+    assert len(augment.background) == 1
+    assert f"skipping background file {tmp_path / 'gone.wav'}: broken symbolic link" in caplog.text
+
+
 @pytest.mark.parametrize("rate", [1, 100, 2_000_000])
 def test_implausible_header_sample_rate_is_refused(tmp_path: Path, rate: int) -> None:
     _corpus(tmp_path, n=2)

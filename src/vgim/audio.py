@@ -480,8 +480,12 @@ class Augmenter:
             folder = Path(data_cfg.background_dir)
             if not folder.is_dir():
                 raise FileNotFoundError(f"data.background_dir {folder} does not exist or is not a folder")
-            files = find_audio_files(folder)
+            broken: list[Path] = []
+            files = find_audio_files(folder, broken=broken)
             problems: list[str] = []
+            for link in broken:
+                log.warning("skipping background file %s: broken symbolic link", link)
+                problems.append(f"{link}: broken symbolic link")
             for f in files:
                 try:
                     wave = read_audio(f, data_cfg.sample_rate)

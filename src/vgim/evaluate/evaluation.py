@@ -47,7 +47,8 @@ def one_thread() -> Iterator[None]:
     a convolution's float sums, and the BLAS products inside the probe's solver, are ordered by the thread
     count (about 1e-7 apart on the ``*-small`` presets), and an lbfgs fit amplifies that into a few test
     examples changing class. Training flushes denormals (:func:`vgim.train.loop.train`), so a process that
-    trained would otherwise extract slightly different features than one that only loads the model.
+    trained would otherwise extract slightly different features than one that only loads the model (the
+    flush stays on afterwards: torch cannot tell its previous setting).
     """
     from threadpoolctl import threadpool_limits
 
