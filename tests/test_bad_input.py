@@ -157,6 +157,15 @@ def test_corpus_root_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
         load_corpus(tmp_path / names[0], progress=False)
 
 
+@pytest.mark.parametrize("rate", [0, -16000, 10])
+def test_bad_target_sample_rate_is_one_error_not_one_per_file(tmp_path: Path, rate: int) -> None:
+    _corpus(tmp_path, n=3)
+    with pytest.raises(ValueError, match=f"sample_rate must be between 1000 and 768000 Hz, got {rate}"):
+        load_corpus(tmp_path, sample_rate=rate, progress=False)
+    with pytest.raises(ValueError, match="sample_rate must be between"):
+        scan_files(tmp_path, sample_rate=rate, progress=False)
+
+
 # -- manifests -----------------------------------------------------------------------------------------------
 
 BAD_MANIFESTS: dict[str, tuple[str, str]] = {
@@ -439,13 +448,13 @@ def test_interrupt_before_the_first_checkpoint_does_not_suggest_resume(
 
 def test_checkpoint_with_foreign_objects_is_refused_without_torchs_unsafe_hint(tmp_path: Path) -> None:
     bad = tmp_path / "evil.pt"
-    torch.save({"model": {}, "config": {}, "payload": Path("x")}, bad)  # a pickled non-tensor object
+    torch.save({"model": {}, "config": {}, "payload": Path("x")}, bad, pickle_protocol=2)  # a non-tensor object
     with pytest.raises(ValueError, match="evil.pt: not a readable vgim checkpoint") as info:
         load_checkpoint(bad)
     assert "weights_only" not in str(info.value)
     assert "holds objects other than tensors" in str(info.value)
     raw = tmp_path / "raw.pt"
-    raw.write_bytes(pickle.dumps([1, 2]))
+    raw.write_bytes(pickle.dumps([1, 2], protocol=2))
     with pytest.raises(ValueError, match="raw.pt: not a"):
         load_checkpoint(raw)
 

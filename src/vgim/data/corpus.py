@@ -434,6 +434,10 @@ def _corpus_entries(
     Returns the entries, the number of files considered (including those already appended to ``skipped``)
     and a description of the source for log messages. Raises as :func:`load_corpus` does.
     """
+    from vgim.config import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:  # once here, not once per file
+        raise ValueError(f"sample_rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got {sample_rate}")
     root_path = Path(root)
     if not root_path.exists():
         raise FileNotFoundError(f"corpus root {root_path} does not exist")
