@@ -98,8 +98,8 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert str(info.value).startswith(f"{path}: unreadable")
 
 
-def test_missing_file_is_unreadable(tmp_path: Path) -> None:
-    with pytest.raises(AudioError, match="unreadable"):
+def test_missing_file_is_named_as_missing(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match="nope.wav: file not found"):
         read_audio(tmp_path / "nope.wav")
 
 

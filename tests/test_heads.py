@@ -115,3 +115,26 @@ def test_presets_of_the_new_parts_build() -> None:
         loss, losses, _ = forward_losses(stack, objective, x, cfg.train.mode)
         assert torch.isfinite(loss), name
         assert losses
+
+
+def test_a_failed_metrics_rewrite_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resuming rewrites metrics.csv through a temporary file: a kill (here: a failing replace) in that window
+    leaves the old rows, never an empty file."""
+    import os
+
+    import vgim.train.metrics as metrics_module
+
+    w = MetricsWriter(tmp_path)
+    w.log(5, 0.1, {0: {"loss": 1.0}})
+    w.log(10, 0.1, {0: {"loss": 0.5}})
+    w.close()
+    before = (tmp_path / "metrics.csv").read_text()
+
+    def killed(src: str, dst: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(metrics_module.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        MetricsWriter(tmp_path, resume_step=5)
+    monkeypatch.setattr(metrics_module.os, "replace", os.replace)
+    assert (tmp_path / "metrics.csv").read_text() == before

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -18,37 +19,75 @@ from vgim.model.stack import Stack
 __version__ = "0.1.0"
 __all__ = ["Config", "Stack", "__version__", "available_presets", "load", "load_config"]
 
+log = logging.getLogger("vgim")
+
+
+def _load_export(folder: Path) -> tuple[Config, dict[str, torch.Tensor]]:
+    """The config and weights of an export folder; ValueError naming the file that is unreadable."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    config_path, weights_path = folder / "config.json", folder / "model.safetensors"
+    try:
+        data = json.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ValueError(f"{config_path}: missing (an export folder holds model.safetensors and config.json)") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{config_path}: not a readable vgim config (corrupted JSON: {err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{config_path}: not a vgim config (expected a JSON object)")
+    try:
+        cfg = config_from_dict(data)
+    except ValueError as err:
+        raise ValueError(f"{config_path}: not a valid vgim config ({err})") from err
+    try:
+        weights = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"{weights_path}: not a readable safetensors file ({err})") from err
+    return cfg, weights
+
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> Stack:
     """Load a trained encoder, in eval mode, on ``device``.
 
     ``path`` may be a run directory (its ``export/`` if the run finished, else its last checkpoint), an
     export folder (``model.safetensors`` + ``config.json``), or a checkpoint ``.pt`` file. The config saved
-    with the weights rebuilds the model; weights load with ``strict=True``.
+    with the weights rebuilds the model; weights load with ``strict=True``. When a run directory's export is
+    unreadable (a corrupted ``model.safetensors`` or ``config.json``) its last checkpoint is loaded instead,
+    with a warning naming the broken file; without a checkpoint a ValueError names it.
     """
     from vgim.train.loop import CHECKPOINT, load_checkpoint, resolve_device
 
     p = Path(path)
     dev = resolve_device(str(device))
     if p.is_dir() and (p / "export" / "model.safetensors").exists():
-        p = p / "export"
+        try:
+            return _build(*_load_export(p / "export"), p / "export", dev)
+        except ValueError as err:
+            if not (p / CHECKPOINT).is_file():
+                raise
+            log.warning("%s; loading the run's last checkpoint %s instead", err, p / CHECKPOINT)
+            p = p / CHECKPOINT
     elif p.is_dir() and (p / CHECKPOINT).exists():
         p = p / CHECKPOINT
     if p.is_dir() and (p / "model.safetensors").exists():
-        from safetensors.torch import load_file
-
-        cfg = config_from_dict(json.loads((p / "config.json").read_text()))
-        weights = load_file(str(p / "model.safetensors"), device="cpu")
-    elif p.is_file():
+        return _build(*_load_export(p), p, dev)
+    if p.is_file():
         state = load_checkpoint(p)
-        cfg = config_from_dict(state["config"])
-        weights = state["model"]
-    else:
-        raise FileNotFoundError(
-            f"{path}: not a vgim run directory, export folder or checkpoint "
-            "(expected export/model.safetensors, checkpoints/last.pt, or a .pt file)"
-        )
+        return _build(config_from_dict(state["config"]), state["model"], p, dev)
+    raise FileNotFoundError(
+        f"{path}: not a vgim run directory, export folder or checkpoint "
+        "(expected export/model.safetensors, checkpoints/last.pt, or a .pt file)"
+    )
+
+
+def _build(cfg: Config, weights: dict[str, torch.Tensor], source: Path, device: torch.device) -> Stack:
+    """The encoder of ``cfg`` with ``weights`` (strict), in eval mode on ``device``."""
     model = Stack(cfg.model)
-    model.load_state_dict(weights, strict=True)
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise ValueError(f"{source}: the weights do not match the saved config's model ({first})") from err
     model.config = cfg
-    return model.to(dev).eval()
+    return model.to(device).eval()

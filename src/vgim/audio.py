@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,9 +27,12 @@ __all__ = [
     "Augmenter",
     "add_white_noise",
     "check_audio",
+    "check_path",
+    "check_rate",
     "crop_offsets",
     "find_audio_files",
     "mix_background",
+    "peak_gain",
     "random_crop",
     "read_audio",
     "write_audio",
@@ -78,7 +82,7 @@ class AudioError(ValueError):
         self.reason = reason
 
 
-def find_audio_files(folder: str | Path, *, recursive: bool = True) -> list[Path]:
+def find_audio_files(folder: str | Path, *, recursive: bool = True, broken: list[Path] | None = None) -> list[Path]:
     """List the audio files in ``folder`` (by extension, see :data:`AUDIO_EXTENSIONS`), sorted.
 
     Parameters
@@ -87,6 +91,9 @@ def find_audio_files(folder: str | Path, *, recursive: bool = True) -> list[Path
         Folder to scan.
     recursive
         Also scan sub-folders.
+    broken
+        Collects the symbolic links with an audio extension whose target is missing (they are not returned;
+        folders named like audio files are ignored).
 
     Returns
     -------
@@ -95,7 +102,10 @@ def find_audio_files(folder: str | Path, *, recursive: bool = True) -> list[Path
     """
     root = Path(folder)
     pattern = "**/*" if recursive else "*"
-    files = [p for p in root.glob(pattern) if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()]
+    named = [p for p in root.glob(pattern) if p.suffix.lower() in AUDIO_EXTENSIONS]
+    files = [p for p in named if p.is_file()]
+    if broken is not None:
+        broken.extend(sorted((p for p in named if p.is_symlink() and not p.exists()), key=lambda p: p.as_posix()))
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -107,12 +117,49 @@ def resample(wave: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     return resample_poly(wave, target_rate // g, orig_rate // g)
 
 
-def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+def check_path(path: str | Path) -> None:
+    """Raise :class:`AudioError` when ``path`` is not an existing file: ``"file not found"``, ``"broken
+    symbolic link (...)"`` or ``"is a folder, not an audio file"`` (libsndfile would only say "System
+    error")."""
+    p = Path(path)
+    if p.is_symlink() and not p.exists():
+        raise AudioError(path, f"broken symbolic link (its target {os.readlink(p)} does not exist)")
+    if p.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    if not p.exists():
+        raise AudioError(path, "file not found")
+
+
+def check_rate(rate: int, path: str | Path) -> None:
+    """Raise :class:`AudioError` for a header sample rate outside ``[MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]``
+    (a damaged or hand-made header; resampling 1 Hz "audio" to 16 kHz would make hours of samples)."""
+    from vgim.config import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            path, f"implausible sample rate {rate} Hz in the header (accepted: {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz)"
+        )
+
+
+def peak_gain(peak: float) -> float:
+    """The gain :func:`read_audio` applies to a file whose mono samples peak at ``peak``: ``1 / peak`` above
+    1 (a float file far outside ``[-1, 1]``), else 1."""
+    return 1.0 / peak if peak > 1.0 else 1.0
+
+
+def read_audio(
+    path: str | Path, sample_rate: int = 16000, *, rescaled: list[tuple[str, float]] | None = None
+) -> np.ndarray:
     """Read an audio file as float32 mono at ``sample_rate``.
 
     Channels are averaged to mono, then the signal is resampled with :func:`scipy.signal.resample_poly`
     (up/down factors reduced by the gcd of the two rates; its FIR filter removes content above the new
     Nyquist frequency).
+
+    A file whose mono samples go beyond ``[-1, 1]`` (only float WAV/AIFF/CAF can: integer formats are
+    scaled into the range) is scaled down to peak 1 before resampling, with a warning; ``(path, peak)`` is
+    appended to ``rescaled`` when given. Such a file is usually unnormalised output of some processing;
+    clipping it would destroy it and training on it unscaled makes the InfoNCE loss collapse.
 
     Parameters
     ----------
@@ -120,6 +167,8 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
         Any format libsndfile reads (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...).
     sample_rate
         Target rate in Hz.
+    rescaled
+        Collects ``(path, peak)`` of every file scaled down.
 
     Returns
     -------
@@ -129,11 +178,19 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     Raises
     ------
     AudioError
-        ``"unreadable: <message>"`` when soundfile cannot open or decode the file, ``"empty (0 samples)"``
-        and ``"contains NaN or Inf values"``.
+        ``"file not found"``, ``"is a folder, not an audio file"``, ``"broken symbolic link"``,
+        ``"unreadable: <message>"`` when soundfile cannot open or decode the file, ``"implausible sample
+        rate"``, ``"empty (0 samples)"``, ``"contains NaN or Inf values"`` and ``"channels cancel when
+        mixed to mono"`` (e.g. a stereo file whose channels are in antiphase).
     """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    check_path(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError, EOFError) as err:
+        raise AudioError(path, f"unreadable: {err}") from err
+    check_rate(int(info.samplerate), path)
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError, EOFError) as err:
@@ -143,8 +200,29 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     if not np.isfinite(data).all():
         raise AudioError(path, "contains NaN or Inf values")
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if data.shape[1] > 1:
+        _check_mix(data, mono, path)
+    peak = float(np.max(np.abs(mono)))
+    gain = peak_gain(peak)
+    if gain != 1.0:
+        log.warning("%s: samples peak at %.3g, outside [-1, 1]; scaled by 1/%.3g to peak 1", path, peak, peak)
+        if rescaled is not None:
+            rescaled.append((str(path), peak))
+        mono = mono * np.float32(gain)
     wave = resample(mono, int(rate), sample_rate)
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _check_mix(data: np.ndarray, mono: np.ndarray, path: str | Path) -> None:
+    """Raise when the channels of ``data`` (``[samples, channels]``) are audible but cancel in ``mono``."""
+    channel_rms = float(np.sqrt(np.mean(np.square(data, dtype=np.float64))))
+    mono_rms = float(np.sqrt(np.mean(np.square(mono, dtype=np.float64))))
+    if channel_rms >= 1e-4 and mono_rms < 1e-2 * channel_rms:
+        raise AudioError(
+            path,
+            f"channels cancel when mixed to mono (RMS {channel_rms:.2e} per channel, {mono_rms:.2e} mixed; "
+            "channels in antiphase?). Keep one channel of the file",
+        )
 
 
 def check_audio(wave: np.ndarray, path: str | Path, *, min_samples: int = 0, min_rms: float = 0.0) -> None:
@@ -402,8 +480,12 @@ class Augmenter:
             folder = Path(data_cfg.background_dir)
             if not folder.is_dir():
                 raise FileNotFoundError(f"data.background_dir {folder} does not exist or is not a folder")
-            files = find_audio_files(folder)
+            broken: list[Path] = []
+            files = find_audio_files(folder, broken=broken)
             problems: list[str] = []
+            for link in broken:
+                log.warning("skipping background file %s: broken symbolic link", link)
+                problems.append(f"{link}: broken symbolic link")
             for f in files:
                 try:
                     wave = read_audio(f, data_cfg.sample_rate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -17,9 +18,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vgim")
 
+#: The preset ``vgim train`` trains without --preset or --config.
+DEFAULT_PRESET = "vgim-small"
+
 
 def _train(args: argparse.Namespace) -> int:
-    from vgim.config import load_config
+    from vgim.config import load_config, resume_config
     from vgim.train.loop import CHECKPOINT, load_checkpoint, train
 
     out = Path(args.out)
@@ -27,18 +31,29 @@ def _train(args: argparse.Namespace) -> int:
     main_rank = os.environ.get("RANK", "0") == "0"
     if not main_rank:
         logging.getLogger("vgim").setLevel(logging.WARNING)
+    start = 0
     if args.resume:
-        cfg = load_config(args.preset)  # replaced by the checkpoint's config inside train()
         if not (out / CHECKPOINT).exists():
             raise FileNotFoundError(f"--resume: {out} holds no checkpoint ({CHECKPOINT})")
-        log.info("resuming from step %d", load_checkpoint(out / CHECKPOINT)["step"])
+        state = load_checkpoint(out / CHECKPOINT)
+        cfg = resume_config(state["config"], args.overrides)  # the run's own config, as train() will use it
+        for flag, value in (("--config", args.config), ("--preset", args.preset)):
+            if value and load_config(value).name != cfg.name:
+                raise ConfigError(
+                    f"--resume continues the run in {out}, trained with the config {cfg.name!r}; {flag} {value} "
+                    "names another (drop it, or start a new run with another --out)"
+                )
+        start = int(state["step"])
+        log.info("resuming from step %d", start)
     else:
-        cfg = load_config(args.config or args.preset, args.overrides)
+        cfg = load_config(args.config or args.preset or DEFAULT_PRESET, args.overrides)
     if main_rank:
         print(cfg.to_json())
-    result = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    overrides = args.overrides if args.resume else None
+    result = train(cfg, out, resume=args.resume, progress=not args.quiet, overrides=overrides)
     if main_rank:
-        print(f"trained {result.step} steps in {result.seconds:.0f} s; run directory: {out}")
+        span = f" (from step {start} to step {result.step})" if start else ""
+        print(f"trained {result.step - start} steps{span} in {result.seconds:.0f} s; run directory: {out}")
         for m, scalars in sorted(result.final.items()):
             print(f"  module {m + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in scalars.items()))
     return 0
@@ -85,14 +100,22 @@ def _probe(args: argparse.Namespace) -> int:
     import vgim
     from vgim.config import DataConfig
     from vgim.data.source import open_corpus
-    from vgim.evaluate.evaluation import EvaluationSplit, evaluate_models
+    from vgim.evaluate.evaluation import EvaluationSplit, evaluate_models, label_tasks
     from vgim.evaluate.probes import results_table, results_to_json
 
     data = DataConfig(root=args.data, manifest=args.manifest, label_pattern=args.label_pattern)
     corpus = open_corpus(data, progress=not args.quiet)
     split = EvaluationSplit(corpus.subset(args.train_split), corpus.subset(args.test_split))
+    names = [n.strip() for text in args.task or [] for n in text.split(",") if n.strip()]
+    tasks, notes = label_tasks(split, names)
+    for note in notes:
+        print(note, file=sys.stderr)
+    if not tasks:
+        raise ValueError(
+            "no label of this corpus can be probed (see above); labels come from manifest columns or --label-pattern"
+        )
     models = {Path(run).name: vgim.load(run, args.device) for run in args.runs}
-    results = evaluate_models(models, split, baselines=not args.no_baselines, pool=args.pool)
+    results = evaluate_models(models, split, tasks=tasks, baselines=not args.no_baselines, pool=args.pool)
     table = results_table(results, "both")
     print(table)
     if args.out:
@@ -255,13 +278,24 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vgim", description="CPC, Greedy InfoMax and Variational Greedy InfoMax.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a preset or config file into a run directory")
-    t.add_argument("--preset", default="vgim-small", help="preset name (see `vgim presets`)")
+    t.add_argument("--preset", default="", help=f"preset name (see `vgim presets`; default {DEFAULT_PRESET})")
     t.add_argument("--config", default="", help="a TOML config file (overrides --preset)")
     t.add_argument("--out", required=True, help="run directory")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -275,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--quiet", action="store_true")
     d.add_argument("--no-report", action="store_true", help="skip the report pages")
-    d.add_argument("--report-steps", type=int, default=400, help="decoder training steps for the reports")
+    d.add_argument("--report-steps", type=_positive_int, default=400, help="decoder training steps for the reports")
     d.add_argument(
         "--models",
         default=None,
@@ -293,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--test-split", default="test")
     pr.add_argument("--pool", default="mean", choices=list(POOL_MODES))
     pr.add_argument("--no-baselines", action="store_true")
+    pr.add_argument(
+        "--task",
+        action="append",
+        help="probe only this label (a task name or a manifest column; repeatable or comma-separated; "
+        "default: every label of the corpus)",
+    )
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--out", default="", help="write the results as JSON here")
     pr.add_argument("--quiet", action="store_true")
@@ -387,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dc = sub.add_parser("decode", help="train a decoder per module of a run and measure reconstructions")
     dc.add_argument("run")
-    dc.add_argument("--steps", type=int, default=2000)
+    dc.add_argument("--steps", type=_positive_int, default=2000, help="decoder training steps (>= 1)")
     dc.add_argument("--out", default=None, help="default: RUN/decoders")
     dc.add_argument("--quiet", action="store_true")
     dc.set_defaults(func=_decode)
@@ -395,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write a self-contained HTML report of a run")
     rp.add_argument("run")
     rp.add_argument("--out", default=None, help="default: RUN/report")
-    rp.add_argument("--decoder-steps", type=int, default=400)
+    rp.add_argument("--decoder-steps", type=_positive_int, default=400)
     rp.add_argument("--quiet", action="store_true")
     rp.set_defaults(func=_report)
 
@@ -414,9 +454,32 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as err:
         print(f"vgim {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the file system refused: a read-only folder, a full disk, a path that is a file
+        print(f"vgim {args.command}: error: {_os_error(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(f"vgim {args.command}: interrupted (resume a training run with --resume)", file=sys.stderr)
+        print(f"vgim {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
+
+
+def _os_error(err: OSError) -> str:
+    """An OSError as one line naming the file, with what to do for a folder that cannot be written."""
+    where = f"{err.filename}: " if err.filename else ""
+    text = f"{where}{err.strerror or err}"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        text += " (the folder cannot be written: choose another output folder or change its permissions)"
+    return text
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """What an interrupted command leaves to resume (training runs only)."""
+    if args.command != "train":
+        return ""
+    from vgim.train.loop import CHECKPOINT
+
+    if (Path(args.out) / CHECKPOINT).exists():
+        return f"; continue it with: vgim train --out {args.out} --resume"
+    return " before the first checkpoint: there is nothing to resume; start the run again"
 
 
 if __name__ == "__main__":

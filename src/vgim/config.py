@@ -177,6 +177,11 @@ class Config:
         Path(path).write_text(self.to_json() + "\n")
 
 
+#: The sample rates (Hz) vgim accepts, for ``data.sample_rate`` and for the header of every audio file.
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768000
+
+
 class ConfigError(ValueError):
     """A config file or override does not match the dataclass schema."""
 
@@ -290,11 +295,29 @@ def available_presets() -> list[str]:
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def _read_toml(path_or_name: str) -> dict[str, Any]:
+def _read_toml(path_or_name: str, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The table of a preset name or a ``.toml`` file, with its ``inherit`` chain merged in.
+
+    Raises :class:`ConfigError` for a file that is missing, not ``.toml``, not UTF-8 or not valid TOML, an
+    unknown preset, and an ``inherit`` chain that comes back to a file already in it.
+    """
     path = Path(path_or_name)
-    if path.suffix == ".toml" and path.exists():
-        text = path.read_text()
+    looks_like_file = path.suffix != "" or "/" in path_or_name or "\\" in path_or_name
+    if path.suffix == ".toml" and path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"config file {path}: not UTF-8 text ({err})") from err
         where = str(path)
+        key = str(path.resolve())
+    elif path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; expected a .toml file or a preset name")
+    elif looks_like_file and path.exists():
+        raise ConfigError(f"config file {path} does not end in .toml; vgim reads TOML config files named *.toml")
+    elif looks_like_file:
+        raise ConfigError(
+            f"config file {path} not found (and no preset is named so; presets: {', '.join(available_presets())})"
+        )
     else:
         res = resources.files("vgim") / "presets" / f"{path_or_name}.toml"
         if not res.is_file():
@@ -303,13 +326,19 @@ def _read_toml(path_or_name: str) -> dict[str, Any]:
             )
         text = res.read_text()
         where = f"preset {path_or_name}"
+        key = f"preset:{path_or_name}"
+    if key in _chain:
+        names = [c.removeprefix("preset:") for c in (*_chain, key)]
+        raise ConfigError(f"{where}: inherit chain loops back on itself ({' -> '.join(names)})")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{where}: invalid TOML: {err}") from err
     base = data.pop("inherit", None)
     if base is not None:
-        data = _merge(_read_toml(str(base)), data)
+        if not isinstance(base, str):
+            raise ConfigError(f"{where}: inherit must be a preset name or a .toml path, got {base!r}")
+        data = _merge(_read_toml(base, (*_chain, key)), data)
     return data
 
 
@@ -338,6 +367,44 @@ def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Conf
                 raise ConfigError(f"override {text!r}: {part} is not a section")
         node[path[-1]] = value
     return config_from_dict(data)
+
+
+#: The keys ``vgim train --resume`` may change: they do not alter what the steps already trained meant.
+RESUME_SAFE_KEYS = ("train.steps", "train.log_every", "train.checkpoint_every")
+
+
+def resume_config(saved: dict[str, Any], overrides: list[str] | None = None) -> Config:
+    """The config of a run being resumed: its saved config with the overrides of :data:`RESUME_SAFE_KEYS`.
+
+    Raises :class:`ConfigError` naming every other key (changing the model, the objective, the data or the
+    optimiser halfway would silently train something else than the saved config says), and a
+    ``train.steps`` change where the step count shapes the run (``train.mode = "sequential"`` splits the
+    steps over the modules; ``train.lr_schedule = "cosine"`` decays over them).
+    """
+    base = config_from_dict(saved)
+    refused = []
+    for text in overrides or []:
+        path, _ = parse_override(text)
+        if ".".join(path) not in RESUME_SAFE_KEYS:
+            refused.append(".".join(path))
+    if refused:
+        raise ConfigError(
+            f"--resume continues the run with its saved config; {', '.join(refused)} cannot change on resume "
+            f"(only {', '.join(RESUME_SAFE_KEYS)} can). Start a new run with --out to change them."
+        )
+    data = base.to_dict()
+    for text in overrides or []:
+        (section, key), value = parse_override(text)
+        data[section][key] = value
+    cfg = config_from_dict(data)
+    if cfg.train.steps != base.train.steps and (base.train.mode == "sequential" or base.train.lr_schedule == "cosine"):
+        why = (
+            "train.mode='sequential' splits them over the modules"
+            if base.train.mode == "sequential"
+            else ("train.lr_schedule='cosine' decays the learning rate over them")
+        )
+        raise ConfigError(f"train.steps cannot change on resume for this run: {why}")
+    return cfg
 
 
 def validate(cfg: Config) -> None:
@@ -389,3 +456,54 @@ def validate(cfg: Config) -> None:
         raise ConfigError("data.noise_snr_db must be [] or [low, high]; data.background_snr_db [low, high]")
     if cfg.data.workers < 0:
         raise ConfigError(f"data.workers must be >= 0, got {cfg.data.workers}")
+    d = cfg.data
+    if not MIN_SAMPLE_RATE <= d.sample_rate <= MAX_SAMPLE_RATE:
+        raise ConfigError(
+            f"data.sample_rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got {d.sample_rate}"
+        )
+    if d.crop_samples < 1:
+        raise ConfigError(f"data.crop_samples must be >= 1 (samples per training crop), got {d.crop_samples}")
+    if d.min_rms < 0:
+        raise ConfigError(f"data.min_rms must be >= 0, got {d.min_rms}")
+    _validate_negatives(cfg)
+
+
+def _frames_per_module(m: ModelConfig, n_samples: int) -> list[int]:
+    """Frames each module outputs for ``n_samples`` input samples (0 when too short)."""
+    length, i, out = n_samples, 0, []
+    for n_layers in m.modules:
+        for spec in m.layers[i : i + n_layers]:
+            if spec.strided:
+                length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
+        i += n_layers
+        out.append(length)
+    return out
+
+
+def _validate_negatives(cfg: Config) -> None:
+    """Refuse crops too short for the predictions and ``objective.n_negatives`` above the largest pool.
+
+    The pools are those of :func:`vgim.objective.infonce.sample_negatives`, for a crop of ``T`` frames and
+    ``B = train.batch_size`` crops per process: ``batch`` ``B*T - 1``, ``same_sequence`` ``T - 1``,
+    ``other_sequences`` ``(B-1)*T``, ``same_speaker`` at most ``B*T - 1`` (every crop of one speaker). The
+    draws are with replacement, so a larger ``n_negatives`` only repeats frames: it is refused as a mistake.
+    """
+    o, b = cfg.objective, cfg.train.batch_size
+    for m, frames in enumerate(_frames_per_module(cfg.model, cfg.data.crop_samples)):
+        if frames <= o.n_predictions:
+            raise ConfigError(
+                f"data.crop_samples={cfg.data.crop_samples} gives module {m + 1} {frames} frames, too few to "
+                f"predict objective.n_predictions={o.n_predictions} steps ahead; use longer crops or fewer steps"
+            )
+        pool = {
+            "batch": b * frames - 1,
+            "same_sequence": frames - 1,
+            "other_sequences": (b - 1) * frames,
+            "same_speaker": b * frames - 1,
+        }[o.negatives]
+        if o.n_negatives > pool:
+            raise ConfigError(
+                f"objective.n_negatives={o.n_negatives} is more than the {pool} frames negatives={o.negatives!r} "
+                f"can draw from in module {m + 1} ({frames} frames per crop of data.crop_samples="
+                f"{cfg.data.crop_samples}, train.batch_size={b}); lower objective.n_negatives"
+            )

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from vgim.audio import AUDIO_EXTENSIONS, check_audio, find_audio_files, read_audio
+from vgim.audio import AUDIO_EXTENSIONS, AudioError, check_audio, check_path, find_audio_files, read_audio
 
-__all__ = ["SEGMENT_RATE", "AudioCorpus", "Utterance", "load_corpus"]
+__all__ = ["SEGMENT_RATE", "AudioCorpus", "MissingLabelError", "Utterance", "load_corpus"]
 
 log = logging.getLogger("vgim")
 
@@ -43,6 +43,13 @@ SEGMENT_RATE = 16000
 _PROGRESS_MIN_FILES = 50
 
 _RESERVED_COLUMNS = ("path", "split", "segments")
+
+
+class MissingLabelError(KeyError, ValueError):
+    """A label that some utterance of a corpus lacks (a ``KeyError`` for lookups, a ``ValueError`` for users)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass
@@ -81,12 +88,16 @@ class AudioCorpus:
         Sample rate in Hz of every wave (and of the segments).
     skipped
         ``(path, reason)`` for every file that was left out while loading.
+    rescaled
+        ``(path, peak)`` for every float file whose samples went beyond ``[-1, 1]`` and were scaled down to
+        peak 1 (see :func:`vgim.audio.read_audio`).
     """
 
     utterances: list[Utterance]
     waves: list[np.ndarray]
     sample_rate: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    rescaled: list[tuple[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if len(self.utterances) != len(self.waves):
@@ -100,14 +111,19 @@ class AudioCorpus:
 
         Raises
         ------
-        KeyError
-            Some utterance has no label ``key`` (the message lists the keys that exist).
+        MissingLabelError
+            Some utterance has no label ``key`` (a ``KeyError`` and a ``ValueError``; the message names the
+            file, how many lack it and lists the labels that exist).
         """
         out: list[str] = []
         for u in self.utterances:
             if key not in u.labels:
                 known = sorted({k for v in self.utterances for k in v.labels})
-                raise KeyError(f"label {key!r} missing for {u.path}; labels in this corpus: {known or 'none'}")
+                n = sum(key not in v.labels for v in self.utterances)
+                raise MissingLabelError(
+                    f"label {key!r} missing for {u.path} ({n} of {len(self.utterances)} files lack it); labels in "
+                    f"this corpus: {known or 'none'} (labels come from manifest columns or label_pattern groups)"
+                )
             out.append(u.labels[key])
         return out
 
@@ -131,6 +147,7 @@ class AudioCorpus:
             waves=[self.waves[i] for i in keep],
             sample_rate=self.sample_rate,
             skipped=list(self.skipped),
+            rescaled=list(self.rescaled),
         )
 
     def total_seconds(self) -> float:
@@ -220,8 +237,14 @@ def _folder_entries(
     root: Path, pattern: re.Pattern[str] | None, skipped: list[tuple[str, str]]
 ) -> tuple[list[_Entry], int]:
     if not root.is_dir():
-        raise NotADirectoryError(f"corpus root {root} is not a folder (give a manifest for a CSV)")
-    files = find_audio_files(root)
+        raise ValueError(
+            f"corpus root {root} is a file, not a folder of audio (for a CSV manifest keep the folder as the "
+            "root and give the CSV as the manifest: data.manifest or --manifest)"
+        )
+    broken: list[Path] = []
+    files = find_audio_files(root, broken=broken)
+    for link in broken:
+        skipped.append((str(link), f"broken symbolic link (its target {os.readlink(link)} does not exist)"))
     entries: list[_Entry] = []
     for f in files:
         labels: dict[str, str] = {}
@@ -232,7 +255,7 @@ def _folder_entries(
                 continue
             labels = parsed
         entries.append(_Entry(path=f, labels=labels))
-    return entries, len(files)
+    return entries, len(files) + len(broken)
 
 
 def _resolve_manifest(root: Path, manifest: str) -> Path:
@@ -244,6 +267,65 @@ def _resolve_manifest(root: Path, manifest: str) -> Path:
     return path
 
 
+def _read_manifest(manifest_path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The columns and ``(line, row)`` of every row of a CSV manifest.
+
+    Raises ValueError naming the file: not UTF-8, no ``path`` column, a duplicate column, or a ragged row
+    (more or fewer cells than the header: an unquoted comma in a path, a cell lost).
+    """
+    try:
+        with manifest_path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            columns = [c.strip() for c in header]
+            raw = [(reader.line_num, cells) for cells in reader]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"manifest {manifest_path} is not UTF-8 text ({err}); save it as UTF-8") from err
+    except csv.Error as err:
+        raise ValueError(f"manifest {manifest_path}: not a readable CSV file ({err})") from err
+    if "path" not in columns:
+        raise ValueError(f"manifest {manifest_path} has no 'path' column; columns found: {columns}")
+    dupes = sorted({c for c in columns if c and columns.count(c) > 1})
+    if dupes:
+        raise ValueError(f"manifest {manifest_path}: duplicate column(s) {dupes}")
+    rows: list[tuple[int, dict[str, str]]] = []
+    for line, cells in raw:
+        if not any(c.strip() for c in cells):
+            continue  # a blank line
+        if len(cells) != len(columns):
+            raise ValueError(
+                f"manifest {manifest_path} line {line}: {len(cells)} cells but the header has {len(columns)} "
+                f"({', '.join(columns)}); quote cells that contain commas"
+            )
+        rows.append((line, {k: v.strip() for k, v in zip(columns, cells, strict=True) if k}))
+    return columns, rows
+
+
+def _check_manifest_rows(manifest_path: Path, rows: list[tuple[int, dict[str, str]]]) -> None:
+    """Refuse a file listed on several rows: with different labels the corpus would hold both, and in two
+    splits the probe would be scored on its own training data."""
+    base = manifest_path.parent
+    seen: dict[str, tuple[int, dict[str, str]]] = {}
+    for line, row in rows:
+        rel = row.get("path", "")
+        if not rel:
+            continue
+        key = os.path.normpath(Path(rel) if Path(rel).is_absolute() else (base / rel).absolute())
+        if key not in seen:
+            seen[key] = (line, row)
+            continue
+        first_line, first = seen[key]
+        if first.get("split", "") != row.get("split", ""):
+            raise ValueError(
+                f"manifest {manifest_path}: {rel} is in split {first.get('split', '')!r} (line {first_line}) and in "
+                f"split {row.get('split', '')!r} (line {line}); a file in both the training and the test split "
+                "makes a probe score on its own training data"
+            )
+        raise ValueError(
+            f"manifest {manifest_path}: {rel} is listed twice (lines {first_line} and {line}); give each file one row"
+        )
+
+
 def _manifest_entries(
     manifest_path: Path,
     pattern: re.Pattern[str] | None,
@@ -251,24 +333,21 @@ def _manifest_entries(
     sample_rate: int,
     skipped: list[tuple[str, str]],
 ) -> tuple[list[_Entry], int]:
-    with manifest_path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        if "path" not in columns:
-            raise ValueError(f"manifest {manifest_path} has no 'path' column; columns found: {columns}")
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    columns, rows = _read_manifest(manifest_path)
+    _check_manifest_rows(manifest_path, rows)
     label_cols = [c for c in columns if c not in _RESERVED_COLUMNS and c]
     if split and "split" in columns:
-        present = sorted({r.get("split", "") for r in rows})
-        rows = [r for r in rows if r.get("split", "") == split]
+        present = sorted({r.get("split", "") for _, r in rows})
+        rows = [(line, r) for line, r in rows if r.get("split", "") == split]
         if not rows:
             raise ValueError(f"manifest {manifest_path} has no row with split {split!r}; splits found: {present}")
     base = manifest_path.parent
     entries: list[_Entry] = []
-    for row in rows:
+    empty: dict[str, list[int]] = {}
+    for line, row in rows:
         rel = row["path"]
         if not rel:
-            skipped.append((f"{manifest_path} (row with empty path)", "empty path"))
+            skipped.append((f"{manifest_path} (line {line}: empty path)", "empty path"))
             continue
         path = Path(rel) if Path(rel).is_absolute() else base / rel
         labels: dict[str, str] = {}
@@ -278,7 +357,12 @@ def _manifest_entries(
                 skipped.append((str(path), _mismatch_reason(pattern)))
                 continue
             labels.update(parsed)
-        labels.update({c: row.get(c, "") for c in label_cols})
+        for c in label_cols:
+            if row.get(c, ""):
+                labels[c] = row[c]
+            else:  # an empty cell is no label, never a class named ""
+                labels.pop(c, None)
+                empty.setdefault(c, []).append(line)
         segments: list[tuple[int, int]] | None = None
         seg_text = row.get("segments", "")
         if seg_text:
@@ -287,17 +371,31 @@ def _manifest_entries(
             except ValueError as err:
                 skipped.append((str(path), f"malformed segments {seg_text!r}: {err}"))
                 continue
-        if not path.is_file():
-            skipped.append((str(path), "file not found"))
+        try:
+            check_path(path)
+        except AudioError as err:
+            skipped.append((str(path), err.reason))
             continue
         entries.append(_Entry(path=path, labels=labels, segments=segments, split=row.get("split", "")))
+    for c, lines in empty.items():
+        shown = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+        log.warning(
+            "manifest %s: %d row(s) leave label column %r empty (line %s); those files have no %r label",
+            manifest_path,
+            len(lines),
+            c,
+            shown,
+            c,
+        )
     return entries, len(rows)
 
 
-def _loader(sample_rate: int, min_samples: int, min_rms: float) -> Callable[[_Entry], tuple[np.ndarray | None, str]]:
+def _loader(
+    sample_rate: int, min_samples: int, min_rms: float, rescaled: list[tuple[str, float]] | None = None
+) -> Callable[[_Entry], tuple[np.ndarray | None, str]]:
     def load(entry: _Entry) -> tuple[np.ndarray | None, str]:
         try:
-            wave = read_audio(entry.path, sample_rate)
+            wave = read_audio(entry.path, sample_rate, rescaled=rescaled)
             check_audio(wave, entry.path, min_samples=min_samples, min_rms=min_rms)
         except Exception as err:  # never crash for one bad file
             reason = getattr(err, "reason", None)
@@ -336,6 +434,10 @@ def _corpus_entries(
     Returns the entries, the number of files considered (including those already appended to ``skipped``)
     and a description of the source for log messages. Raises as :func:`load_corpus` does.
     """
+    from vgim.config import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:  # once here, not once per file
+        raise ValueError(f"sample_rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got {sample_rate}")
     root_path = Path(root)
     if not root_path.exists():
         raise FileNotFoundError(f"corpus root {root_path} does not exist")
@@ -408,7 +510,8 @@ def load_corpus(
     entries, total, source = _corpus_entries(root, manifest, label_pattern, split, sample_rate, skipped)
     if workers <= 0:
         workers = min(8, os.cpu_count() or 1)
-    load = _loader(sample_rate, min_samples, min_rms)
+    rescaled: list[tuple[str, float]] = []
+    load = _loader(sample_rate, min_samples, min_rms, rescaled)
     results = _map_ordered(load, entries, workers)
     bar = tqdm(
         results,
@@ -417,7 +520,18 @@ def load_corpus(
         unit="file",
         disable=not (progress and len(entries) > _PROGRESS_MIN_FILES),
     )
-    return _collect(entries, bar, skipped, total, source, sample_rate, _utterance)
+    corpus = _collect(entries, bar, skipped, total, source, sample_rate, _utterance)
+    kept = {u.path for u in corpus.utterances}
+    corpus.rescaled = sorted((p, peak) for p, peak in rescaled if p in kept)
+    if corpus.rescaled:
+        log.warning(
+            "%s: scaled %d of %d files down to peak 1: their float samples went beyond [-1, 1] (largest peak %.3g)",
+            source,
+            len(corpus.rescaled),
+            len(corpus),
+            max(peak for _, peak in corpus.rescaled),
+        )
+    return corpus
 
 
 def _utterance(entry: _Entry, wave: np.ndarray) -> Utterance:

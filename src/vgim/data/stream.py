@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from vgim.audio import resample
+from vgim.audio import AudioError, check_path, check_rate, peak_gain, resample
 from vgim.data.batches import Batch, StepBatches, step_rng
 from vgim.data.corpus import _PROGRESS_MIN_FILES, _corpus_entries, _Entry, _summary
 
@@ -63,6 +63,9 @@ class StreamFile:
         Length in samples at the training rate, ``ceil(frames * sample_rate / rate)``: what crops are drawn over.
     labels
         Label name -> value, as :func:`vgim.data.corpus.load_corpus` gives them.
+    gain
+        Applied to every crop read: ``1 / peak`` for a float file whose samples go beyond ``[-1, 1]`` (found by
+        one pass over the file at scan time), as :func:`vgim.audio.read_audio` scales it; else 1.
     """
 
     path: str
@@ -70,6 +73,7 @@ class StreamFile:
     rate: int
     samples: int
     labels: dict[str, str] = field(default_factory=dict)
+    gain: float = 1.0
 
 
 def _rates(rate: int, sample_rate: int) -> tuple[int, int]:
@@ -78,19 +82,47 @@ def _rates(rate: int, sample_rate: int) -> tuple[int, int]:
     return sample_rate // g, rate // g
 
 
+#: libsndfile subtypes whose samples can lie outside [-1, 1] (integer formats are scaled into the range).
+_FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+
+
+def _peak(path: str) -> float:
+    """The largest absolute mono sample of a file (channels averaged as in ``read_audio``), read in blocks."""
+    peak = 0.0
+    for block in sf.blocks(path, blocksize=1 << 16, dtype="float32", always_2d=True):
+        mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+        if mono.size:
+            peak = max(peak, float(np.max(np.abs(mono))))
+    return peak
+
+
 def _probe(entry: _Entry, sample_rate: int, min_samples: int) -> tuple[StreamFile | None, str]:
     try:
+        check_path(entry.path)
         info = sf.info(str(entry.path))
+        frames, rate = int(info.frames), int(info.samplerate)
+        if frames > 0:
+            check_rate(rate, entry.path)
+    except AudioError as err:
+        return None, err.reason
     except Exception as err:  # never crash for one bad file
         return None, f"unreadable: {err}"
-    frames, rate = int(info.frames), int(info.samplerate)
     if frames <= 0 or rate <= 0:
         return None, "empty (0 samples)"
     up, down = _rates(rate, sample_rate)
     samples = -(-frames * up // down)
     if samples < min_samples:
         return None, f"shorter than one crop ({samples} < {min_samples} samples)"
-    return StreamFile(str(entry.path), frames, rate, samples, entry.labels), ""
+    gain = 1.0
+    if info.subtype in _FLOAT_SUBTYPES:
+        try:
+            peak = _peak(str(entry.path))
+        except Exception as err:  # never crash for one bad file
+            return None, f"unreadable: {err}"
+        gain = peak_gain(peak)
+        if gain != 1.0:
+            log.warning("%s: samples peak at %.3g, outside [-1, 1]; scaled by 1/%.3g to peak 1", entry.path, peak, peak)
+    return StreamFile(str(entry.path), frames, rate, samples, entry.labels, gain), ""
 
 
 def scan_files(
@@ -258,7 +290,7 @@ class StreamingBatches(Dataset[Batch]):
 
     def _read(self, f: StreamFile, start: int, length: int) -> np.ndarray:
         if f.rate == self.sample_rate:
-            return _read_mono(f.path, start, start + length)
+            return _read_mono(f.path, start, start + length, f.gain)
         up, down = _rates(f.rate, self.sample_rate)
         # scipy's resample_poly filter reaches 10 * max(up, down) samples either side in the upsampled
         # signal, i.e. that / up input samples; one more covers the rounding of the output positions.
@@ -269,14 +301,17 @@ class StreamingBatches(Dataset[Batch]):
         first = max(0, (start - margin_out) // up) * up
         lo = first // up * down
         hi = min(f.frames, -(-(start + length) * down // up) + margin_in)
-        wave = resample(_read_mono(f.path, lo, hi), f.rate, self.sample_rate)
+        wave = resample(_read_mono(f.path, lo, hi, f.gain), f.rate, self.sample_rate)
         return np.ascontiguousarray(wave[start - first : start - first + length], dtype=np.float32)
 
 
-def _read_mono(path: str, start: int, stop: int) -> np.ndarray:
-    """Frames ``[start, stop)`` of ``path`` as ``float32`` mono (channels averaged as in ``read_audio``)."""
+def _read_mono(path: str, start: int, stop: int, gain: float = 1.0) -> np.ndarray:
+    """Frames ``[start, stop)`` of ``path`` as ``float32`` mono (channels averaged and ``gain`` applied as in
+    ``read_audio``)."""
     data, _ = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
     mono: np.ndarray = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if gain != 1.0:
+        mono = mono * np.float32(gain)
     return np.ascontiguousarray(mono)
 
 

@@ -7,7 +7,8 @@ same architecture as the model.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,18 +16,52 @@ import torch
 
 from vgim.data.corpus import AudioCorpus
 from vgim.evaluate.baselines import mfcc_features, mfcc_frames
-from vgim.evaluate.probes import DEFAULT_TASKS, FeatureSet, ProbeResult, ProbeTask, available_tasks, run_probes
+from vgim.evaluate.probes import (
+    DEFAULT_TASKS,
+    SEGMENT_SEPARATOR,
+    FeatureSet,
+    ProbeResult,
+    ProbeTask,
+    available_tasks,
+    probe_labels,
+    run_probes,
+)
 from vgim.model.stack import Stack
 
 __all__ = [
     "EvaluationSplit",
     "corpus_features",
     "evaluate_models",
+    "label_tasks",
     "mfcc_feature_set",
     "model_feature_sets",
+    "one_thread",
     "train_test_split",
     "validation_split",
 ]
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch, BLAS and OpenMP on one thread (restored afterwards), with denormal floats flushed to zero.
+
+    The same features and probe fits then come out bit for bit whichever thread settings the caller has:
+    a convolution's float sums, and the BLAS products inside the probe's solver, are ordered by the thread
+    count (about 1e-7 apart on the ``*-small`` presets), and an lbfgs fit amplifies that into a few test
+    examples changing class. Training flushes denormals (:func:`vgim.train.loop.train`), so a process that
+    trained would otherwise extract slightly different features than one that only loads the model (the
+    flush stays on afterwards: torch cannot tell its previous setting).
+    """
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass
@@ -112,7 +147,24 @@ def evaluate_models(
     seed: int = 0,
 ) -> list[ProbeResult]:
     """Probe every module of every model (plus MFCC and a random-init copy of the first model) for every
-    task the corpus has labels for. Rows come out in order: MFCC, random init, then each model."""
+    task the corpus has labels for. Rows come out in order: MFCC, random init, then each model.
+
+    Runs on one thread (:func:`one_thread`), so one probe of one run gives one number wherever it is
+    computed: ``vgim demo``'s ``results.md``, ``vgim probe`` and the report page.
+    """
+    with one_thread():
+        return _evaluate_models(models, split, tasks=tasks, baselines=baselines, pool=pool, seed=seed)
+
+
+def _evaluate_models(
+    models: dict[str, Stack],
+    split: EvaluationSplit,
+    *,
+    tasks: Sequence[ProbeTask],
+    baselines: bool,
+    pool: str,
+    seed: int,
+) -> list[ProbeResult]:
     feature_sets: dict[str, FeatureSet] = {}
     if baselines:
         feature_sets |= mfcc_feature_set(split)
@@ -133,3 +185,69 @@ def evaluate_models(
     return run_probes(
         feature_sets, train_labels, train_segments, test_labels, test_segments, usable, pool=pool, seed=seed
     )
+
+
+def label_tasks(split: EvaluationSplit, names: Sequence[str] = ()) -> tuple[list[ProbeTask], list[str]]:
+    """The probe tasks of every label of ``split`` (or of those named), and a note per label left out.
+
+    A label of :data:`DEFAULT_TASKS` keeps its task (``syllables`` is the segment-level ``syllable`` task);
+    any other label is an utterance-level task named after it, or a segment-level one when every utterance
+    has segments and one ``"-"``-separated entry per segment. A task needs its label on every utterance
+    of both splits (an empty manifest cell is no label), two classes among the training labels and a test
+    label that occurs in training (the synthetic corpus's ``word`` is held out by design: never probed).
+    ``names`` picks tasks by name or label key; an unknown one raises ValueError listing the labels.
+    """
+    utts = split.train.utterances + split.test.utterances
+    keys: list[str] = []
+    for u in utts:
+        keys += [k for k in u.labels if k not in keys]
+    known = {t.key: t for t in DEFAULT_TASKS}
+    candidates: list[ProbeTask] = []
+    for key in keys:
+        if key in known:
+            candidates.append(known[key])
+            continue
+        segmented = all(
+            u.segments is not None and len(u.labels.get(key, "").split(SEGMENT_SEPARATOR)) == len(u.segments)
+            for u in utts
+        )
+        per_segment = segmented and any(SEGMENT_SEPARATOR in u.labels.get(key, "") for u in utts)
+        candidates.append(ProbeTask(key, key, "segment" if per_segment else "utterance"))
+    if names:
+        wanted = list(dict.fromkeys(names))
+        unknown = [n for n in wanted if not any(n in (t.name, t.key) for t in candidates)]
+        if unknown:
+            listed = ", ".join(t.name for t in candidates) or "none"
+            raise ValueError(f"no label for task(s) {unknown} in this corpus; tasks: {listed}")
+        candidates = [t for t in candidates if t.name in wanted or t.key in wanted]
+    notes: list[str] = []
+    usable: list[ProbeTask] = []
+    segments = [u.segments for u in utts]
+    for t in candidates:
+        missing = sum(t.key not in u.labels for u in utts)
+        if missing:
+            notes.append(f"no {t.name} probe: {missing} of {len(utts)} utterances have no {t.key!r} label")
+            continue
+        if not available_tasks([t], [u.labels for u in utts], segments):
+            notes.append(f"no {t.name} probe: it is per syllable and some utterances have no segments")
+            continue
+        train = split.train.utterances
+        try:
+            y = probe_labels([u.labels for u in train], [u.segments for u in train], t.key, t.level)
+        except ValueError as err:
+            notes.append(f"no {t.name} probe: {err}")
+            continue
+        if np.unique(y).size < 2:
+            notes.append(f"no {t.name} probe: the training split has one class only ({y[0] if y.size else 'none'})")
+            continue
+        test = split.test.utterances
+        try:
+            y_test = probe_labels([u.labels for u in test], [u.segments for u in test], t.key, t.level)
+        except ValueError as err:
+            notes.append(f"no {t.name} probe: {err}")
+            continue
+        if not np.isin(y_test, y).any():
+            notes.append(f"no {t.name} probe: no test label occurs in training (the classes are held out)")
+            continue
+        usable.append(t)
+    return usable, notes

@@ -460,6 +460,11 @@ def train_decoders(
     from vgim.train.metrics import read_metrics
     from vgim.train.rundir import RunDir
 
+    for name, count in (("steps", steps), ("batch_size", batch_size), ("checkpoint_every", checkpoint_every)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"decoder {name} must be an integer >= 1, got {count!r}")
+    if not lr > 0:
+        raise ValueError(f"decoder lr must be > 0, got {lr!r}")
     t0 = time.perf_counter()
     dev = resolve_device(device)
     model = vgim.load(run_dir, device=dev)

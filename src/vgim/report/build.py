@@ -6,6 +6,7 @@ See :mod:`vgim.report` for what the page shows and which file holds what.
 from __future__ import annotations
 
 import functools
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,7 +81,7 @@ def build_report(
     out_dir
         Report folder (created; files in it are overwritten); default ``run_dir/report``. It holds
         ``index.html``, ``report.json``, the PNG figures, ``audio/*.wav``, ``maps/`` and (when the decoders
-        are trained for the report) ``decoders/``.
+        are trained for the report) ``decoders/``. When the report fails, a folder it created is removed.
     corpus
         Audio and labels to report on; ``None``: the embedded synthetic corpus
         (:func:`vgim.data.synthetic.synthesize_corpus` + :func:`vgim.data.corpus.load_corpus`). Its ``train``
@@ -117,7 +118,25 @@ def build_report(
     if n_examples < 1:
         raise ValueError(f"n_examples must be >= 1, got {n_examples}")
     out = Path(out_dir) if out_dir is not None else run / "report"
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _build(run, out, corpus, decoder_steps, n_examples, progress, seed)
+    except BaseException:
+        if created:  # a failed report leaves no folder behind (its partial figures have no page)
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _build(
+    run: Path,
+    out: Path,
+    corpus: AudioCorpus | None,
+    decoder_steps: int,
+    n_examples: int,
+    progress: bool,
+    seed: int,
+) -> Path:
     page = Page(out, progress)
     with _single_thread():
         t = time.perf_counter()

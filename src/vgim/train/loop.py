@@ -26,9 +26,11 @@ float32 before the objective, so the InfoNCE scores, losses, gradients and Adam 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ import torch
 from torch import nn
 
 from vgim.allocator import keep_freed_memory
-from vgim.config import Config, TrainConfig, config_from_dict, validate
+from vgim.config import Config, ConfigError, TrainConfig, resume_config, validate
 from vgim.data.batches import Batch, StepBatches
 from vgim.data.source import batches_from_corpus, build_batches
 from vgim.data.stream import iter_batches
@@ -70,14 +72,30 @@ log = logging.getLogger("vgim")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then CPU."""
+    """``auto`` picks CUDA, then Apple MPS, then CPU.
+
+    Raises ValueError for a name torch does not know and for a CUDA or MPS device this torch cannot use
+    (a CPU-only build, no GPU, or a GPU index past the last one).
+    """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device {name!r} is not a torch device (expected auto, cpu, cuda, cuda:N or mps)") from err
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "this torch is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ValueError(f"device {name!r} asked for, but {build}; use cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r} asked for, but only {torch.cuda.device_count()} CUDA GPU(s) exist")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r} asked for, but Apple MPS is not available here; use cpu or auto")
+    return device
 
 
 def get_lr(step: int, total: int, cfg: TrainConfig) -> float:
@@ -119,20 +137,70 @@ def _autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.Abstrac
     return torch.autocast(device_type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically: a killed write never replaces a good checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _disk_full(err: BaseException, folder: Path) -> bool:
+    """Whether a failed write looks like a full disk: ENOSPC/EDQUOT, or torch's zip writer failing (it reports
+    a short write as a RuntimeError) while less than 16 MiB are left free on ``folder``'s file system."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    try:
+        return shutil.disk_usage(folder).free < 16 << 20
+    except OSError:
+        return False
+
+
+def _written_with_umask(path: Path) -> None:
+    """Give ``path`` the mode a plain ``open()`` would (``0o666`` less the umask), as some writers use 0o600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None], what: str) -> None:
+    """``write(tmp)`` then ``os.replace(tmp, path)``; on failure the partial ``tmp`` is removed and a full disk
+    is reported as such (an OSError naming the file), so a failed write never replaces a good file."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError | RuntimeError) and _disk_full(err, path.parent):
+            raise OSError(
+                errno.ENOSPC,
+                f"no space left on the disk while writing {what} (the partial file was removed; "
+                f"{'the previous one is intact' if path.exists() else 'nothing was written'}). Free some disk "
+                "space and resume with --resume",
+                str(path),
+            ) from err
+        raise
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: a killed or failed write never replaces a good checkpoint, and
+    leaves no partial ``.tmp`` behind; a full disk raises OSError(ENOSPC) saying so."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, lambda tmp: torch.save(state, tmp), f"the checkpoint {path}")
+
+
+def _torch_load_reason(err: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, without torch's advice to load it unsafely."""
+    text = str(err)
+    if "Weights only load failed" in text or "weights_only" in text:
+        marker = "WeightsUnpickler error:"
+        detail = text[text.index(marker) + len(marker) :].strip().splitlines()[0] if marker in text else ""
+        return "it holds objects other than tensors, which vgim never unpickles" + (f" ({detail})" if detail else "")
+    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read a vgim checkpoint with ``weights_only=True``; ValueError (naming ``path``) for anything else."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
     try:
         state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling error means the file is not a checkpoint
-        raise ValueError(f"{path}: not a readable vgim checkpoint ({err})") from err
-    if "model" not in state or "config" not in state:
+        raise ValueError(f"{path}: not a readable vgim checkpoint ({_torch_load_reason(err)})") from err
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path}: not a vgim checkpoint (missing 'model' or 'config')")
     return state
 
@@ -305,11 +373,15 @@ def train(
     stop_after: int | None = None,
     distributed: bool | None = None,
     init_model: dict[str, torch.Tensor] | None = None,
+    overrides: list[str] | None = None,
 ) -> TrainResult:
     """Train ``cfg`` into ``run_dir``; with ``resume`` continue from ``run_dir/checkpoints/last.pt``.
 
     ``init_model``: encoder weights (a :class:`Stack` state dict) to start from instead of a fresh
     initialisation, e.g. a trained run's for ``train.mode = "frozen"`` (decoders, probes on top of it).
+
+    ``overrides`` (``section.key=value``, with ``resume`` only): changes to the run's saved config, limited to
+    :data:`vgim.config.RESUME_SAFE_KEYS` (the step budget and the logging and checkpoint intervals).
 
     ``stop_after`` ends the process-local loop after that many steps without finishing the run (used to
     simulate a killed run in tests); the checkpoint written at that point is resumable.
@@ -325,7 +397,7 @@ def train(
     # torchrun only rank 0 writes, so only rank 0 locks.
     writer = os.environ.get("RANK", "0") == "0"
     with RunDir(run_dir).lock() if writer else contextlib.nullcontext():
-        return _train_locked(cfg, run_dir, batches, resume, progress, stop_after, distributed, init_model)
+        return _train_locked(cfg, run_dir, batches, resume, progress, stop_after, distributed, init_model, overrides)
 
 
 def _train_locked(
@@ -337,14 +409,24 @@ def _train_locked(
     stop_after: int | None,
     distributed: bool | None,
     init_model: dict[str, torch.Tensor] | None,
+    overrides: list[str] | None,
 ) -> TrainResult:
     ckpt_path = run_dir / CHECKPOINT
     state: dict[str, Any] | None = None
+    if overrides and not resume:
+        raise ValueError(
+            "train(overrides=...) applies to a resumed run only; give a new run's overrides to load_config"
+        )
     if resume:
         if not ckpt_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
         state = load_checkpoint(ckpt_path)  # every rank reads it
-        cfg = config_from_dict(state["config"])
+        # The run's own config; ``overrides`` may change only RESUME_SAFE_KEYS (others raise ConfigError).
+        cfg = resume_config(state["config"], overrides)
+        if cfg.train.steps < int(state["step"]):
+            raise ConfigError(
+                f"train.steps={cfg.train.steps} is fewer than the {state['step']} steps {run_dir} has already trained"
+            )
         log.info("resuming %s from step %d", run_dir, state["step"])
     elif ckpt_path.exists():
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new --out")
@@ -538,8 +620,11 @@ def export_model(stack: Stack, cfg: Config, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in stack.state_dict().items()}
-    tmp = out / "model.safetensors.tmp"
-    save_file(tensors, str(tmp), metadata={"format": "vgim", "name": cfg.name})
-    os.replace(tmp, out / "model.safetensors")
-    cfg.save(out / "config.json")
+
+    def write(tmp: Path) -> None:
+        save_file(tensors, str(tmp), metadata={"format": "vgim", "name": cfg.name})
+        _written_with_umask(tmp)  # safetensors creates the file 0600
+
+    _atomic_write(out / "model.safetensors", write, f"the exported model {out / 'model.safetensors'}")
+    _atomic_write(out / "config.json", lambda tmp: cfg.save(tmp), f"the exported config {out / 'config.json'}")
     return out
