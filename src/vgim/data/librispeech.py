@@ -51,6 +51,7 @@ __all__ = [
     "make_librispeech_fixture",
     "read_alignments",
     "read_split",
+    "subset_dir",
 ]
 
 log = logging.getLogger("vgim")
@@ -189,7 +190,17 @@ def _read_transcripts(path: Path) -> dict[str, str]:
 # ---------------------------------------------------------------------------- audio
 
 
-def _subset_dir(root: Path, subset: str) -> Path:
+def subset_dir(root: Path, subset: str) -> Path:
+    """The folder of ``subset`` below ``root`` (``root/<subset>`` or ``root/LibriSpeech/<subset>``; ``root`` itself
+    for ``subset=""``).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``root`` or the subset folder does not exist (the folders present are named).
+    NotADirectoryError
+        ``subset=""`` and ``root`` is not a folder.
+    """
     if not root.exists():
         raise FileNotFoundError(f"LibriSpeech root {root} does not exist")
     if not subset:
@@ -310,7 +321,7 @@ def load_librispeech(
     """
     if max_utterances is not None and max_utterances < 1:
         raise ValueError(f"max_utterances must be >= 1 or None, got {max_utterances}")
-    base = _subset_dir(Path(root), subset)
+    base = subset_dir(Path(root), subset)
     skipped: list[tuple[str, str]] = []
     if utterances is None:
         entries = _scan_entries(base, skipped)
