@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vgim.cli import main
-from vgim.data.librispeech import LibriSpeechFixture, make_librispeech_fixture
+from vgim.data.librispeech_fixture import LibriSpeechFixture, make_librispeech_fixture
 from vgim.experiments.librispeech import PAPER_REPORTED, run_librispeech_experiment
 from vgim.experiments.librispeech.inputs import _sample_frames
 from vgim.experiments.librispeech.recipe import _spread
