@@ -14,13 +14,12 @@ from vgim.data.corpus import AudioCorpus
 from vgim.data.librispeech import (
     N_PHONES,
     PHONE_FRAME_HOP,
-    LibriSpeechFixture,
     corpus_alignments,
     load_librispeech,
-    make_librispeech_fixture,
     read_alignments,
     read_split,
 )
+from vgim.data.librispeech_fixture import LibriSpeechFixture, make_librispeech_fixture
 from vgim.evaluate.baselines import MFCC_FRAMES, mfcc_features
 from vgim.evaluate.frame_probe import (
     align_features,

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from vgim.cli import main
-from vgim.data.librispeech import LibriSpeechFixture, make_librispeech_fixture
-from vgim.experiments.librispeech import PAPER_REPORTED, _sample_frames, _spread, run_librispeech_experiment
+from vgim.data.librispeech_fixture import LibriSpeechFixture, make_librispeech_fixture
+from vgim.experiments.librispeech import PAPER_REPORTED, run_librispeech_experiment
+from vgim.experiments.librispeech.inputs import _sample_frames
+from vgim.experiments.librispeech.recipe import _spread
 
 #: A two-module encoder with 8 channels (module 1: hop 20; module 2: hop 40 with a GRU), short crops.
 TINY = [

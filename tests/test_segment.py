@@ -13,7 +13,6 @@ from vgim.audio import AudioError
 from vgim.data.corpus import load_corpus
 from vgim.data.segment import (
     SegmentParams,
-    _fallback_cuts,
     amplitude_envelope,
     otsu_threshold,
     plot_segmentation,
@@ -21,6 +20,7 @@ from vgim.data.segment import (
     segment_syllables,
     word_labels,
 )
+from vgim.data.segment.syllables import _fallback_cuts
 
 RATE = 16000
 LOUD, QUIET = 0.3, 0.03

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import vgim.data.synthetic as syn
+import vgim.data.synthetic.corpus as syn
+import vgim.data.synthetic.espeak as espeak
 from vgim.data.synthetic import (
     ALL_WORDS,
     MANIFEST_COLUMNS,
@@ -288,7 +289,7 @@ def test_bad_arguments() -> None:
 def test_missing_library_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import espeakng_loader
 
-    monkeypatch.setattr(syn, "_ENGINE", None)
+    monkeypatch.setattr(espeak, "_ENGINE", None)
     monkeypatch.setattr(espeakng_loader, "get_library_path", lambda: str(tmp_path / "libespeak-ng.so"))
     with pytest.raises(RuntimeError, match="pip install espeakng-loader"):
         synthesize_corpus(tmp_path / "c", progress=False, **TINY)

@@ -27,7 +27,7 @@ import numpy as np
 
 from vgim.audio import find_audio_files
 from vgim.data.corpus import AudioCorpus, Utterance
-from vgim.data.segment import SYLLABLE_PATTERN, SegmentParams, _read_words, word_labels
+from vgim.data.segment import SYLLABLE_PATTERN, SegmentParams, read_words, word_labels
 
 __all__ = [
     "THESIS_CORPUS",
@@ -266,7 +266,7 @@ def load_thesis_corpus(
                 kept.append(f)
                 taken[f.split] += 1
         files = kept
-    results = _read_words(
+    results = read_words(
         [f.path for f in files],
         sample_rate,
         params,

@@ -172,7 +172,7 @@ def load_decoders(path: str | Path, device: torch.device | str = "cpu") -> dict[
     return out
 
 
-def _as_batch(wave: np.ndarray | Tensor, device: torch.device) -> Tensor:
+def as_batch(wave: np.ndarray | Tensor, device: torch.device) -> Tensor:
     x = torch.as_tensor(np.asarray(wave, dtype=np.float32) if not isinstance(wave, Tensor) else wave)
     if x.dim() != 1:
         raise ValueError(f"expected a mono waveform of shape [samples], got {tuple(x.shape)}")
@@ -189,7 +189,7 @@ def reconstruct(model: Stack, decoders: dict[int, Decoder], wave: np.ndarray | T
     if not decoders:
         return {}
     device = next(model.parameters()).device
-    x = _as_batch(wave, device)
+    x = as_batch(wave, device)
     was_training = model.training
     model.eval()
     try:
@@ -207,7 +207,7 @@ def reconstruct(model: Stack, decoders: dict[int, Decoder], wave: np.ndarray | T
 # Figures
 
 
-def _time_axis_extent(n_samples: int, sample_rate: int, n_fft: int, hop: int) -> list[float]:
+def time_axis_extent(n_samples: int, sample_rate: int, n_fft: int, hop: int) -> list[float]:
     n_frames = 1 + max(n_samples, n_fft // 2 + 1) // hop
     return [-hop / 2 / sample_rate, (n_frames - 0.5) * hop / sample_rate, 0.0, sample_rate / 2]
 
@@ -273,7 +273,7 @@ def plot_reconstruction(
             cmap="magma",
             vmin=vmin,
             vmax=vmax,
-            extent=tuple(_time_axis_extent(wave.shape[0], sample_rate, LSD_N_FFT, LSD_HOP)),
+            extent=tuple(time_axis_extent(wave.shape[0], sample_rate, LSD_N_FFT, LSD_HOP)),
         )
         ax_s.set_ylabel("frequency (Hz)")
         ax_s.set_title(label, fontsize=10, loc="left")

@@ -27,10 +27,10 @@ from vgim.interpret.decoders import (
     LSD_HOP,
     LSD_N_FFT,
     Decoder,
-    _as_batch,
-    _time_axis_extent,
+    as_batch,
     log_spectral_distance,
     log_spectrogram,
+    time_axis_extent,
 )
 from vgim.model.stack import GIMModule, Stack
 
@@ -131,7 +131,7 @@ def encode_latent(model: Stack, wave: np.ndarray | Tensor, module: int) -> Laten
     """
     if not 0 <= module < model.n_modules:
         raise ValueError(f"module must be in [0, {model.n_modules}), got {module}")
-    x = _as_batch(wave, _device(model))
+    x = as_batch(wave, _device(model))
     was_training = model.training
     model.eval()
     try:
@@ -250,7 +250,7 @@ def traverse(
 
 
 def _spectrogram_panel(ax: Axes, wave: np.ndarray, sample_rate: int, vmin: float, vmax: float) -> AxesImage:
-    x0, x1, y0, y1 = _time_axis_extent(wave.shape[0], sample_rate, LSD_N_FFT, LSD_HOP)
+    x0, x1, y0, y1 = time_axis_extent(wave.shape[0], sample_rate, LSD_N_FFT, LSD_HOP)
     return ax.imshow(
         log_spectrogram(wave),
         origin="lower",
