@@ -8,18 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vgim.audio import (
-    AudioError,
-    Augmenter,
-    add_white_noise,
-    check_audio,
-    crop_offsets,
-    mix_background,
-    random_crop,
-    read_audio,
-    write_audio,
-)
+from vgim.audio import AudioError, check_audio, crop_offsets, random_crop, read_audio, write_audio
 from vgim.config import DataConfig
+from vgim.data.augment import Augmenter, add_white_noise, mix_background
 
 
 def _sine(freq: float, rate: int, seconds: float = 1.0, amp: float = 0.5) -> np.ndarray:

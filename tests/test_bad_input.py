@@ -108,8 +108,8 @@ def test_broken_symlink_is_a_counted_and_logged_skip(tmp_path: Path, caplog: pyt
 
 
 def test_broken_symlink_among_background_files_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from vgim.audio import Augmenter
     from vgim.config import DataConfig
+    from vgim.data.augment import Augmenter
 
     _corpus(tmp_path, n=1)
     (tmp_path / "gone.wav").symlink_to(tmp_path / "deleted.wav")

@@ -16,10 +16,9 @@ from vgim.evaluate.probes import (
     available_tasks,
     linear_probe,
     probe_dataset,
-    results_table,
-    results_to_json,
     run_probes,
 )
+from vgim.evaluate.tables import results_table, results_to_json
 
 # ---------------------------------------------------------------------------- pooling
 

@@ -8,8 +8,9 @@ import soundfile as sf
 import torch
 
 from conftest import tiny_config, toy_waves
-from vgim.audio import Augmenter, read_audio
+from vgim.audio import read_audio
 from vgim.config import Config, ConfigError, config_from_dict
+from vgim.data.augment import Augmenter
 from vgim.data.batches import CropBatches
 from vgim.data.stream import StreamingBatches, iter_batches, scan_files
 from vgim.train import build_batches, load_checkpoint, train

@@ -101,7 +101,7 @@ def _probe(args: argparse.Namespace) -> int:
     from vgim.config import DataConfig
     from vgim.data.source import open_corpus
     from vgim.evaluate.evaluation import EvaluationSplit, evaluate_models, label_tasks
-    from vgim.evaluate.probes import results_table, results_to_json
+    from vgim.evaluate.tables import results_table, results_to_json
 
     data = DataConfig(root=args.data, manifest=args.manifest, label_pattern=args.label_pattern)
     corpus = open_corpus(data, progress=not args.quiet)

@@ -6,15 +6,14 @@ model is always rebuilt from it. Presets are TOML files in ``vgim/presets/``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tomllib
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+
+from vgim.typed import ConfigError, from_dict
 
 LayerKind = Literal["conv", "gabor", "maxpool", "gru"]
 NegativeStrategy = Literal["batch", "same_sequence", "other_sequences", "same_speaker"]
@@ -182,72 +181,6 @@ MIN_SAMPLE_RATE = 1000
 MAX_SAMPLE_RATE = 768000
 
 
-class ConfigError(ValueError):
-    """A config file or override does not match the dataclass schema."""
-
-
-def _is_dataclass_type(tp: Any) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp`` and convert it (ints to floats, dicts to dataclasses)."""
-    origin = typing.get_origin(tp)
-    if _is_dataclass_type(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return _from_dict(tp, value, where)
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise ConfigError(f"{where}: expected one of {list(allowed)}, got {value!r}")
-        return value
-    if origin is dict:
-        key_tp, value_tp = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return {_coerce(k, key_tp, where): _coerce(v, value_tp, f"{where}.{k}") for k, v in value.items()}
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: {value!r} does not match {tp}")
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported type {tp}")
-
-
-def _from_dict(cls: Any, data: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; expected some of {sorted(names)}")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
-    return cls(**kwargs)
-
-
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     """Read older configs: ``model.variational = true / false`` became ``model.bottleneck``."""
     model = data.get("model")
@@ -267,14 +200,8 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def typed(cls: Any, data: dict[str, Any], where: str) -> Any:
-    """``data`` as an instance of the dataclass ``cls``, type-checked and converted like a config section
-    (used for the options of heads and bottlenecks); raises :class:`ConfigError` naming ``where``."""
-    return _coerce(data, cls, where)
-
-
 def config_from_dict(data: dict[str, Any]) -> Config:
-    cfg: Config = _from_dict(Config, _migrate(data), "")
+    cfg: Config = from_dict(Config, _migrate(data), "")
     validate(cfg)
     return cfg
 
@@ -468,18 +395,6 @@ def validate(cfg: Config) -> None:
     _validate_negatives(cfg)
 
 
-def _frames_per_module(m: ModelConfig, n_samples: int) -> list[int]:
-    """Frames each module outputs for ``n_samples`` input samples (0 when too short)."""
-    length, i, out = n_samples, 0, []
-    for n_layers in m.modules:
-        for spec in m.layers[i : i + n_layers]:
-            if spec.strided:
-                length = max(0, (length + 2 * spec.padding - spec.kernel) // spec.stride + 1)
-        i += n_layers
-        out.append(length)
-    return out
-
-
 def _validate_negatives(cfg: Config) -> None:
     """Refuse crops too short for the predictions and ``objective.n_negatives`` above the largest pool.
 
@@ -488,8 +403,12 @@ def _validate_negatives(cfg: Config) -> None:
     ``other_sequences`` ``(B-1)*T``, ``same_speaker`` at most ``B*T - 1`` (every crop of one speaker). The
     draws are with replacement, so a larger ``n_negatives`` only repeats frames: it is refused as a mistake.
     """
+    from vgim.model.geometry import n_frames
+
     o, b = cfg.objective, cfg.train.batch_size
-    for m, frames in enumerate(_frames_per_module(cfg.model, cfg.data.crop_samples)):
+    if o.head != "infonce":  # the other heads draw no negatives and check their own settings
+        return
+    for m, frames in enumerate(n_frames(cfg.model, cfg.data.crop_samples)):
         if frames <= o.n_predictions:
             raise ConfigError(
                 f"data.crop_samples={cfg.data.crop_samples} gives module {m + 1} {frames} frames, too few to "

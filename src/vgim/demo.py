@@ -21,7 +21,8 @@ from vgim.config import load_config
 from vgim.data.corpus import load_corpus
 from vgim.data.synthetic import synthesize_corpus
 from vgim.evaluate.evaluation import EvaluationSplit, evaluate_models
-from vgim.evaluate.probes import ProbeResult, results_table, results_to_json
+from vgim.evaluate.probes import ProbeResult
+from vgim.evaluate.tables import results_table, results_to_json
 from vgim.model.stack import Stack
 from vgim.train.loop import batches_from_corpus
 from vgim.train.rundir import RunDir

@@ -64,7 +64,7 @@ class Registry(Generic[T]):
     def options(self, name: str, options: dict[str, Any]) -> Any:
         """The options dataclass of part ``name`` built from ``options``; raises ConfigError when they do
         not match it (an unknown key, a wrong type, or the options' own ``check()``)."""
-        from vgim.config import typed
+        from vgim.typed import typed
 
         opts = typed(getattr(self.get(name), "Options", NoOptions), options, self.options_key)
         check = getattr(opts, "check", None)

@@ -30,13 +30,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vgim.data.corpus import (
-    _PROGRESS_MIN_FILES,
+    PROGRESS_MIN_FILES,
     AudioCorpus,
+    CorpusEntry,
     Utterance,
-    _collect,
-    _Entry,
-    _loader,
-    _map_ordered,
+    collect_corpus,
+    file_loader,
+    map_ordered,
 )
 
 __all__ = [
@@ -220,14 +220,14 @@ def _labels(uid: str, m: re.Match[str], transcripts: dict[str, str] | None) -> d
     return labels
 
 
-def _scan_entries(base: Path, skipped: list[tuple[str, str]]) -> list[_Entry]:
+def _scan_entries(base: Path, skipped: list[tuple[str, str]]) -> list[CorpusEntry]:
     """Every ``<speaker>/<chapter>/<id>.flac`` under ``base`` (sorted by relative path)."""
     files = sorted(
         (p for p in base.glob("*/*/*") if p.suffix.lower() == ".flac" and p.is_file()),
         key=lambda p: p.relative_to(base).as_posix(),
     )
     transcripts: dict[Path, dict[str, str] | None] = {}
-    entries: list[_Entry] = []
+    entries: list[CorpusEntry] = []
     for f in files:
         m = _ID_RE.fullmatch(f.stem)
         if m is None:
@@ -241,14 +241,14 @@ def _scan_entries(base: Path, skipped: list[tuple[str, str]]) -> list[_Entry]:
             tpath = f.parent / f"{m['speaker']}-{m['chapter']}.trans.txt"
             trans = _read_transcripts(tpath) if tpath.is_file() else None
             transcripts[f.parent] = trans
-        entries.append(_Entry(path=f, labels=_labels(f.stem, m, trans)))
+        entries.append(CorpusEntry(path=f, labels=_labels(f.stem, m, trans)))
     return entries
 
 
-def _listed_entries(base: Path, ids: Sequence[str], skipped: list[tuple[str, str]]) -> list[_Entry]:
+def _listed_entries(base: Path, ids: Sequence[str], skipped: list[tuple[str, str]]) -> list[CorpusEntry]:
     """The files of the given utterance ids, in the given order (repeats dropped)."""
     transcripts: dict[Path, dict[str, str] | None] = {}
-    entries: list[_Entry] = []
+    entries: list[CorpusEntry] = []
     for uid in dict.fromkeys(str(u).strip() for u in ids):
         m = _ID_RE.fullmatch(uid)
         if m is None:
@@ -262,7 +262,7 @@ def _listed_entries(base: Path, ids: Sequence[str], skipped: list[tuple[str, str
         if folder not in transcripts:
             tpath = folder / f"{m['speaker']}-{m['chapter']}.trans.txt"
             transcripts[folder] = _read_transcripts(tpath) if tpath.is_file() else None
-        entries.append(_Entry(path=path, labels=_labels(uid, m, transcripts[folder])))
+        entries.append(CorpusEntry(path=path, labels=_labels(uid, m, transcripts[folder])))
     return entries
 
 
@@ -334,18 +334,18 @@ def load_librispeech(
 
     if workers <= 0:
         workers = min(8, os.cpu_count() or 1)
-    load = _loader(sample_rate, min_samples, min_rms)
+    load = file_loader(sample_rate, min_samples, min_rms)
     bar = tqdm(
-        _map_ordered(load, entries, workers),
+        map_ordered(load, entries, workers),
         total=len(entries),
         desc="loading LibriSpeech",
         unit="file",
-        disable=not (progress and len(entries) > _PROGRESS_MIN_FILES),
+        disable=not (progress and len(entries) > PROGRESS_MIN_FILES),
     )
-    return _collect(entries, bar, skipped, total, source, sample_rate, _utterance)
+    return collect_corpus(entries, bar, skipped, total, source, sample_rate, _utterance)
 
 
-def _utterance(entry: _Entry, wave: np.ndarray) -> Utterance:
+def _utterance(entry: CorpusEntry, wave: np.ndarray) -> Utterance:
     return Utterance(str(entry.path), entry.labels)
 
 

@@ -67,7 +67,7 @@ def build_batches(cfg: Config, progress: bool = True) -> CropBatches | Streaming
 
 def batches_from_corpus(cfg: Config, corpus: AudioCorpus) -> CropBatches:
     """Crop batches over an already loaded corpus, with the augmentation and speaker ids ``cfg`` asks for."""
-    from vgim.audio import Augmenter
+    from vgim.data.augment import Augmenter
 
     keep = list(range(len(corpus)))
     if not cfg.data.pad_short:

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from vgim.audio import AudioError, check_path, check_rate, peak_gain, resample
 from vgim.data.batches import Batch, StepBatches, step_rng
-from vgim.data.corpus import _PROGRESS_MIN_FILES, _corpus_entries, _Entry, _summary
+from vgim.data.corpus import PROGRESS_MIN_FILES, CorpusEntry, corpus_entries, skip_summary
 
 if TYPE_CHECKING:
     from vgim.config import Config
@@ -96,7 +96,7 @@ def _peak(path: str) -> float:
     return peak
 
 
-def _probe(entry: _Entry, sample_rate: int, min_samples: int) -> tuple[StreamFile | None, str]:
+def _probe(entry: CorpusEntry, sample_rate: int, min_samples: int) -> tuple[StreamFile | None, str]:
     try:
         check_path(entry.path)
         info = sf.info(str(entry.path))
@@ -161,11 +161,11 @@ def scan_files(
         As :func:`load_corpus`, including when no file at all is usable.
     """
     skipped: list[tuple[str, str]] = []
-    entries, total, source = _corpus_entries(root, manifest, label_pattern, split, sample_rate, skipped)
+    entries, total, source = corpus_entries(root, manifest, label_pattern, split, sample_rate, skipped)
     if workers <= 0:
         workers = min(8, os.cpu_count() or 1)
 
-    def probe(entry: _Entry) -> tuple[StreamFile | None, str]:
+    def probe(entry: CorpusEntry) -> tuple[StreamFile | None, str]:
         return _probe(entry, sample_rate, min_samples)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -174,7 +174,7 @@ def scan_files(
             total=len(entries),
             desc="reading audio headers",
             unit="file",
-            disable=not (progress and len(entries) > _PROGRESS_MIN_FILES),
+            disable=not (progress and len(entries) > PROGRESS_MIN_FILES),
         )
         results = list(zip(entries, bar, strict=True))
     files: list[StreamFile] = []
@@ -186,9 +186,9 @@ def scan_files(
     for path, reason in skipped:
         log.warning("skipping %s: %s", path, reason)
     if skipped:
-        log.warning("%s: %s", source, _summary(skipped, total))
+        log.warning("%s: %s", source, skip_summary(skipped, total))
     if not files:
-        raise ValueError(f"no usable audio in {source}: {_summary(skipped, total)}")
+        raise ValueError(f"no usable audio in {source}: {skip_summary(skipped, total)}")
     hours = sum(f.samples for f in files) / sample_rate / 3600
     log.info("streaming %s: %d files, %.1f h, %d skipped", source, len(files), hours, len(skipped))
     return files, skipped
@@ -390,7 +390,7 @@ def streaming_batches(
     applies the augmentation and speaker ids ``cfg`` asks for, as
     :func:`vgim.data.source.batches_from_corpus` does for an in-memory corpus.
     """
-    from vgim.audio import Augmenter
+    from vgim.data.augment import Augmenter
 
     d = cfg.data
     files, _ = scan_files(

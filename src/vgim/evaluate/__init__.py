@@ -14,10 +14,9 @@ from vgim.evaluate.probes import (
     ProbeResult,
     ProbeTask,
     linear_probe,
-    results_table,
-    results_to_json,
     run_probes,
 )
+from vgim.evaluate.tables import results_table, results_to_json
 
 __all__ = [
     "DEFAULT_TASKS",

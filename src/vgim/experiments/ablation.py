@@ -29,7 +29,8 @@ from vgim.evaluate.evaluation import (
     random_init_model,
     validation_split,
 )
-from vgim.evaluate.probes import FeatureSet, ProbeResult, results_table, results_to_json, run_probes
+from vgim.evaluate.probes import FeatureSet, ProbeResult, run_probes
+from vgim.evaluate.tables import results_table, results_to_json
 from vgim.experiments.thesis import THESIS_TASKS
 from vgim.train.loop import batches_from_corpus
 from vgim.train.rundir import RunDir

@@ -29,10 +29,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from vgim.config import Config, ObjectiveConfig, TrainConfig, config_from_dict
 from vgim.data.corpus import AudioCorpus
+from vgim.interpret.spectra import (
+    LSD_EPS,
+    LSD_HOP,
+    LSD_N_FFT,
+    log_spectral_distance,
+    log_spectrogram,
+    plot_reconstruction,
+)
 from vgim.model.stack import Stack
 from vgim.objective.reconstruction import Decoder, ReconstructionLoss, decoder_specs, module_channels
 
@@ -57,43 +65,6 @@ log = logging.getLogger("vgim")
 
 #: File (inside the decoder folder) holding the decoders, their optimisers, the step and the run config.
 DECODER_FILE = "decoders.pt"
-
-#: STFT used for the log-spectral distance and for plots: 32 ms Hann window, 8 ms hop at 16 kHz.
-LSD_N_FFT = 512
-LSD_HOP = 128
-#: Power floor of the log-spectral distance (|X|^2 + eps): -100 dB.
-LSD_EPS = 1e-10
-
-
-def log_spectrogram(wave: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP, eps: float = LSD_EPS) -> np.ndarray:
-    """Power spectrogram in dB, ``10 log10(|X|^2 + eps)``, shape ``[n_fft // 2 + 1, frames]``.
-
-    ``wave`` is ``[samples]``; Hann window of ``n_fft`` samples, hop ``hop``, centred frames (frame ``j`` is
-    centred on sample ``j * hop``).
-    """
-    x = torch.as_tensor(np.asarray(wave, dtype=np.float32))
-    n = n_fft
-    if x.shape[0] <= n // 2:  # reflect padding needs a longer signal
-        x = nn.functional.pad(x, (0, n // 2 + 1 - x.shape[0]))
-    spec = torch.stft(x, n, hop, window=torch.hann_window(n), return_complex=True).abs() ** 2
-    return np.asarray(10.0 * torch.log10(spec + eps).numpy(), dtype=np.float64)
-
-
-def log_spectral_distance(
-    reference: np.ndarray, estimate: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP, eps: float = LSD_EPS
-) -> float:
-    """Log-spectral distance in dB between two waveforms of the same length (``[samples]``).
-
-    ``sqrt(mean_f (10 log10 |X|^2 - 10 log10 |Y|^2)^2)`` per STFT frame, averaged over frames.
-    """
-    if reference.shape != estimate.shape:
-        raise ValueError(f"waveforms differ in shape: {reference.shape} vs {estimate.shape}")
-    a, b = log_spectrogram(reference, n_fft, hop, eps), log_spectrogram(estimate, n_fft, hop, eps)
-    return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=0))))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Loading and reconstruction
 
 
 @dataclass
@@ -205,92 +176,6 @@ def reconstruct(model: Stack, decoders: dict[int, Decoder], wave: np.ndarray | T
 
 # ---------------------------------------------------------------------------------------------------------
 # Figures
-
-
-def time_axis_extent(n_samples: int, sample_rate: int, n_fft: int, hop: int) -> list[float]:
-    n_frames = 1 + max(n_samples, n_fft // 2 + 1) // hop
-    return [-hop / 2 / sample_rate, (n_frames - 0.5) * hop / sample_rate, 0.0, sample_rate / 2]
-
-
-def plot_reconstruction(
-    original: np.ndarray,
-    reconstructions: dict[int, np.ndarray],
-    path: str | Path,
-    *,
-    sample_rate: int = 16000,
-    title: str = "",
-    scores: dict[int, dict[str, float]] | None = None,
-) -> Path:
-    """Figure with the waveform and log spectrogram of ``original`` and of every module's reconstruction.
-
-    Parameters
-    ----------
-    original
-        ``[samples]`` waveform.
-    reconstructions
-        Module (0-based) -> ``[samples]`` reconstruction.
-    path
-        Output PNG.
-    sample_rate
-        Sample rate in Hz (axes in seconds and Hz).
-    title
-        Figure title.
-    scores
-        Optional module -> ``{"mse", "lsd_db"}`` shown in the row titles.
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    from matplotlib.figure import Figure
-
-    rows = [("original", original)] + [(f"m{m + 1} reconstruction", w) for m, w in sorted(reconstructions.items())]
-    keys = [None] + sorted(reconstructions)
-    ref_db = log_spectrogram(original)
-    vmax = float(ref_db.max())
-    vmin = vmax - 80.0
-    fig = Figure(figsize=(13, 2.3 * len(rows)), layout="constrained")
-    axes = fig.subplots(len(rows), 2, squeeze=False, width_ratios=[1, 1.25])
-    t = np.arange(original.shape[0]) / sample_rate
-    peak = max(float(np.abs(w).max()) for _, w in rows) * 1.05 + 1e-6
-    for r, ((name, wave), key) in enumerate(zip(rows, keys, strict=True)):
-        label = name
-        if scores is not None and key is not None and key in scores:
-            s = scores[key]
-            label += f"  (MSE {s['mse']:.2e}, LSD {s['lsd_db']:.1f} dB)"
-        ax_w, ax_s = axes[r, 0], axes[r, 1]
-        ax_w.plot(t, wave, lw=0.5, color="C0" if key is None else "C1")
-        ax_w.set_xlim(0, t[-1] if t.size else 1)
-        ax_w.set_ylim(-peak, peak)
-        ax_w.set_ylabel("amplitude")
-        ax_w.set_title(label, fontsize=10, loc="left")
-        db = log_spectrogram(wave)
-        im = ax_s.imshow(
-            db,
-            origin="lower",
-            aspect="auto",
-            cmap="magma",
-            vmin=vmin,
-            vmax=vmax,
-            extent=tuple(time_axis_extent(wave.shape[0], sample_rate, LSD_N_FFT, LSD_HOP)),
-        )
-        ax_s.set_ylabel("frequency (Hz)")
-        ax_s.set_title(label, fontsize=10, loc="left")
-        fig.colorbar(im, ax=ax_s, label="dB")
-        if r == len(rows) - 1:
-            ax_w.set_xlabel("time (s)")
-            ax_s.set_xlabel("time (s)")
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Training
 
 
 def _split_corpus(

@@ -23,15 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vgim.interpret.decoders import (
-    LSD_HOP,
-    LSD_N_FFT,
-    Decoder,
-    as_batch,
-    log_spectral_distance,
-    log_spectrogram,
-    time_axis_extent,
-)
+from vgim.interpret.decoders import Decoder, as_batch
+from vgim.interpret.spectra import LSD_HOP, LSD_N_FFT, log_spectral_distance, log_spectrogram, time_axis_extent
 from vgim.model.stack import GIMModule, Stack
 
 if TYPE_CHECKING:

@@ -26,11 +26,9 @@ float32 before the objective, so the InfoNCE scores, losses, gradients and Adam 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +46,8 @@ from vgim.data.source import batches_from_corpus, build_batches
 from vgim.data.stream import iter_batches
 from vgim.model.stack import Stack
 from vgim.objective.losses import ModuleLoss, Objective, total_penalty
+from vgim.train.checkpoint import export_model, load_checkpoint, save_checkpoint
+from vgim.train.device import autocast, autocast_dtype, resolve_device
 from vgim.train.distributed import Distributed, all_reduce_gradients, setup_distributed
 from vgim.train.metrics import MetricsWriter
 from vgim.train.rundir import CHECKPOINT, CONFIG, EXPORT_DIR, RunDir
@@ -71,33 +71,6 @@ __all__ = [
 log = logging.getLogger("vgim")
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then CPU.
-
-    Raises ValueError for a name torch does not know and for a CUDA or MPS device this torch cannot use
-    (a CPU-only build, no GPU, or a GPU index past the last one).
-    """
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(f"device {name!r} is not a torch device (expected auto, cpu, cuda, cuda:N or mps)") from err
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            build = "this torch is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible"
-            raise ValueError(f"device {name!r} asked for, but {build}; use cpu or auto")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r} asked for, but only {torch.cuda.device_count()} CUDA GPU(s) exist")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {name!r} asked for, but Apple MPS is not available here; use cpu or auto")
-    return device
-
-
 def get_lr(step: int, total: int, cfg: TrainConfig) -> float:
     """Linear warm-up over ``warmup_steps``, then constant or cosine decay to 10% at ``total``."""
     if cfg.warmup_steps > 0 and step < cfg.warmup_steps:
@@ -114,95 +87,6 @@ def step_seed(seed: int, step: int, rank: int = 0) -> int:
     if rank == 0:
         return (seed * 1_000_003 + step) % (2**63 - 1)
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0]) % (2**63 - 1)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``train.precision`` on ``device``: None for ``fp32``, bfloat16 for ``bf16``.
-
-    Raises ValueError when ``device`` cannot compute in bfloat16.
-    """
-    if precision == "fp32":
-        return None
-    if precision != "bf16":
-        raise ValueError(f"train.precision must be 'fp32' or 'bf16', got {precision!r}")
-    if device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)):
-        return torch.bfloat16
-    raise ValueError(
-        f"train.precision='bf16' needs a device with bfloat16 arithmetic (the CPU, or a CUDA GPU of compute "
-        f"capability 8.0 or newer); {device} has none. Set train.precision=fp32."
-    )
-
-
-def _autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
-    return torch.autocast(device_type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
-def _disk_full(err: BaseException, folder: Path) -> bool:
-    """Whether a failed write looks like a full disk: ENOSPC/EDQUOT, or torch's zip writer failing (it reports
-    a short write as a RuntimeError) while less than 16 MiB are left free on ``folder``'s file system."""
-    if isinstance(err, OSError):
-        return err.errno in (errno.ENOSPC, errno.EDQUOT)
-    try:
-        return shutil.disk_usage(folder).free < 16 << 20
-    except OSError:
-        return False
-
-
-def _written_with_umask(path: Path) -> None:
-    """Give ``path`` the mode a plain ``open()`` would (``0o666`` less the umask), as some writers use 0o600."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None], what: str) -> None:
-    """``write(tmp)`` then ``os.replace(tmp, path)``; on failure the partial ``tmp`` is removed and a full disk
-    is reported as such (an OSError naming the file), so a failed write never replaces a good file."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError | RuntimeError) and _disk_full(err, path.parent):
-            raise OSError(
-                errno.ENOSPC,
-                f"no space left on the disk while writing {what} (the partial file was removed; "
-                f"{'the previous one is intact' if path.exists() else 'nothing was written'}). Free some disk "
-                "space and resume with --resume",
-                str(path),
-            ) from err
-        raise
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically: a killed or failed write never replaces a good checkpoint, and
-    leaves no partial ``.tmp`` behind; a full disk raises OSError(ENOSPC) saying so."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: torch.save(state, tmp), f"the checkpoint {path}")
-
-
-def _torch_load_reason(err: BaseException) -> str:
-    """Why ``torch.load(weights_only=True)`` refused a file, without torch's advice to load it unsafely."""
-    text = str(err)
-    if "Weights only load failed" in text or "weights_only" in text:
-        marker = "WeightsUnpickler error:"
-        detail = text[text.index(marker) + len(marker) :].strip().splitlines()[0] if marker in text else ""
-        return "it holds objects other than tensors, which vgim never unpickles" + (f" ({detail})" if detail else "")
-    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
-
-
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a vgim checkpoint with ``weights_only=True``; ValueError (naming ``path``) for anything else."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    try:
-        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling error means the file is not a checkpoint
-        raise ValueError(f"{path}: not a readable vgim checkpoint ({_torch_load_reason(err)})") from err
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise ValueError(f"{path}: not a vgim checkpoint (missing 'model' or 'config')")
-    return state
 
 
 @dataclass
@@ -264,10 +148,10 @@ def forward_losses(
     probes). ``amp_dtype`` (see :func:`autocast_dtype`) runs the stack under autocast; the objective always
     runs in float32. ``modules`` (``together`` and ``frozen``) limits the losses to those modules.
     """
-    autocast = _autocast(batch.audio.device.type, amp_dtype)
+    amp = autocast(batch.audio.device.type, amp_dtype)
     if mode == "frozen":
         wanted = sorted(modules) if modules else list(range(stack.n_modules))
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), amp:
             outputs = stack(batch.audio, sample=False, upto=wanted[-1])
         outputs = [o.float() for o in outputs]
         inputs = [batch.audio.transpose(1, 2)] + [o.c for o in outputs[:-1]]
@@ -276,20 +160,20 @@ def forward_losses(
     if mode == "sequential":
         if active is None:
             raise ValueError("sequential mode needs the active module")
-        with autocast:
+        with amp:
             outputs = stack(batch.audio, upto=active, frozen_below=active)
         outputs = [o.float() for o in outputs]
         losses = {active: objective(outputs, batch, start=active)[0]}
         return losses[active].loss, losses, [active]
     if mode == "together":
-        with autocast:
+        with amp:
             outputs = stack(batch.audio, cut_gradients=True)
         outputs = [o.float() for o in outputs]
         losses = dict(enumerate(objective(outputs, batch)))
         return torch.stack([ml.loss for ml in losses.values()]).sum(), losses, list(range(stack.n_modules))
     if mode != "end_to_end":
         raise ValueError(f"train.mode must be together, sequential or end_to_end, got {mode!r}")
-    with autocast:
+    with amp:
         outputs = stack(batch.audio, cut_gradients=False)
     outputs = [o.float() for o in outputs]
     last = stack.n_modules - 1
@@ -344,7 +228,7 @@ def backward_step(
     losses: dict[int, ModuleLoss] = {}
     wanted = set(modules) if modules else set(range(stack.n_modules))
     for m in range(max(wanted) + 1):
-        with _autocast(h.device.type, amp_dtype), torch.set_grad_enabled(m in wanted):
+        with autocast(h.device.type, amp_dtype), torch.set_grad_enabled(m in wanted):
             out = stack.block(m)(h, sample=sample)
         if amp_dtype is not None:
             out = out.float()
@@ -611,20 +495,3 @@ def _train(
     if result.step >= t.steps and ddp.is_main:
         export_model(stack, cfg, run_dir / EXPORT_DIR)
     return result
-
-
-def export_model(stack: Stack, cfg: Config, out_dir: str | Path) -> Path:
-    """Write ``model.safetensors`` (the encoder's weights) and ``config.json`` into ``out_dir``."""
-    from safetensors.torch import save_file
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in stack.state_dict().items()}
-
-    def write(tmp: Path) -> None:
-        save_file(tensors, str(tmp), metadata={"format": "vgim", "name": cfg.name})
-        _written_with_umask(tmp)  # safetensors creates the file 0600
-
-    _atomic_write(out / "model.safetensors", write, f"the exported model {out / 'model.safetensors'}")
-    _atomic_write(out / "config.json", lambda tmp: cfg.save(tmp), f"the exported config {out / 'config.json'}")
-    return out

@@ -11,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vgim.audio import AudioError, check_audio, read_audio
+from vgim.data.corpus import PROGRESS_MIN_FILES
 from vgim.data.segment.syllables import SegmentParams, SegmentResult, segment_syllables
 
 __all__ = ["SPLIT_FOLDERS", "SYLLABLE_PATTERN", "WORD_PATTERN", "read_words", "split_of", "word_labels"]
@@ -22,8 +23,6 @@ WORD_PATTERN = r"(?P<word>(?:[bdg][aiu])+)_(?P<take>\d+)"
 SYLLABLE_PATTERN = r"(?P<consonant>[bdg])(?P<vowel>[aiu])"
 #: Folder names (first folder below the corpus root) taken as the ``split`` of the files inside.
 SPLIT_FOLDERS: frozenset[str] = frozenset({"train", "test", "val", "valid", "validation", "dev"})
-
-_PROGRESS_MIN_FILES = 50
 
 
 def word_labels(
@@ -97,7 +96,7 @@ def read_words(
         except Exception as err:  # never crash for one bad file
             return f"unreadable: {type(err).__name__}: {err}"
 
-    show = progress and len(paths) > _PROGRESS_MIN_FILES
+    show = progress and len(paths) > PROGRESS_MIN_FILES
     if workers <= 1 or len(paths) <= 1:
         return list(tqdm(map(work, paths), total=len(paths), desc=desc, unit="file", disable=not show))
     with ThreadPoolExecutor(max_workers=workers) as pool:

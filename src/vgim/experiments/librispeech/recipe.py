@@ -47,7 +47,8 @@ from vgim.data.librispeech import DEFAULT_SUBSET, read_alignments, read_split
 from vgim.evaluate.baselines import mfcc_frames
 from vgim.evaluate.evaluation import random_init_model
 from vgim.evaluate.frame_probe import AlignMode
-from vgim.evaluate.probes import ProbeResult, results_to_json
+from vgim.evaluate.probes import ProbeResult
+from vgim.evaluate.tables import results_to_json
 from vgim.experiments.librispeech.baselines import SUPERVISED, baseline_config, supervised_baseline
 from vgim.experiments.librispeech.inputs import check_inputs, load_split
 from vgim.experiments.librispeech.probing import (

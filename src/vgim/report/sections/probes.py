@@ -11,7 +11,8 @@ __all__ = ["probes_section"]
 def probes_section(ctx: ReportContext, s: Section) -> None:
     """Linear probes of every module and of the baselines, on the corpus's labels."""
     from vgim.evaluate.evaluation import EvaluationSplit, evaluate_models
-    from vgim.evaluate.probes import DEFAULT_TASKS, available_tasks, results_table, results_to_json
+    from vgim.evaluate.probes import DEFAULT_TASKS, available_tasks
+    from vgim.evaluate.tables import results_table, results_to_json
 
     utts = ctx.train.utterances + ctx.test.utterances
     usable = available_tasks(DEFAULT_TASKS, [u.labels for u in utts], [u.segments for u in utts])
