@@ -17,6 +17,7 @@ import numpy as np
 from vgim.frames import FrameInfo
 
 __all__ = [
+    "pool_features",
     "POOL_MODES",
     "FrameInfo",
     "PoolMode",
@@ -207,3 +208,55 @@ def pool_segments(
     var = (csq[hi] - csq[lo]) / count - mean_c * mean_c
     std = np.sqrt(np.maximum(var, 0.0)).astype(x.dtype)
     return np.concatenate([mean, std], axis=1)
+
+
+def pool_features(
+    features: Sequence[np.ndarray],
+    frames: FrameInfo,
+    segments: Sequence[Sequence[tuple[int, int]] | None],
+    level: Literal["utterance", "segment"],
+    pool: str = "mean",
+) -> np.ndarray:
+    """Pool per-utterance frame features into probe examples (labels not needed).
+
+    Parameters
+    ----------
+    features : sequence of np.ndarray
+        ``[U]`` arrays ``[T_u, C]``.
+    frames : FrameInfo
+        Frame geometry shared by all utterances.
+    segments : sequence of (list of (int, int)) or None
+        ``[U]`` segments per utterance; only used (and required) for ``level="segment"``.
+    level : {"utterance", "segment"}
+        One example per utterance or per segment.
+    pool : {"mean", "max", "last", "meanstd", "thirds"}
+        Pooling mode.
+
+    Returns
+    -------
+    np.ndarray
+        ``[N, C']``: ``N = U`` for utterances, ``N = sum_u S_u`` for segments (in
+        utterance order); ``[0, 0]`` when ``features`` is empty.
+    """
+    if level not in ("utterance", "segment"):
+        raise ValueError(f"level must be 'utterance' or 'segment', got {level!r}")
+    if len(segments) != len(features) and level == "segment":
+        raise ValueError(f"got {len(features)} feature arrays but {len(segments)} segment lists")
+    if len(features) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    dims = {np.shape(f)[-1] if np.ndim(f) == 2 else -1 for f in features}
+    if len(dims) != 1 or -1 in dims:
+        raise ValueError(f"features must all be 2-D [time, channels] with the same channels, got {dims}")
+    rows: list[np.ndarray] = []
+    for u, feats in enumerate(features):
+        try:
+            if level == "utterance":
+                rows.append(pool_utterance(feats, pool)[None, :])
+            else:
+                seg = segments[u]
+                if seg is None:
+                    raise ValueError("segment-level task but the utterance has no segments")
+                rows.append(pool_segments(feats, frames, seg, pool))
+        except ValueError as err:
+            raise ValueError(f"utterance {u}: {err}") from err
+    return np.concatenate(rows, axis=0)
