@@ -38,21 +38,8 @@ def add_white_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -
     """Add Gaussian white noise at a given signal-to-noise ratio.
 
     The drawn noise is rescaled so that its power over this wave is exactly
-    ``power(wave) / 10^(snr_db / 10)``. A silent wave (power 0) is returned unchanged.
-
-    Parameters
-    ----------
-    wave
-        Mono waveform, shape ``[samples]``.
-    snr_db
-        Signal-to-noise ratio in dB.
-    rng
-        Source of randomness.
-
-    Returns
-    -------
-    np.ndarray
-        New ``float32`` array, shape ``[samples]``.
+    ``power(wave) / 10^(snr_db / 10)``. A silent wave (power 0) is returned unchanged. ``wave`` is mono,
+    ``[samples]``; returns a new ``float32`` array of the same shape.
     """
     noise: np.ndarray = rng.standard_normal(size=(int(wave.shape[0]),))
     return _add_at_snr(wave, noise, snr_db)

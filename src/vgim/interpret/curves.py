@@ -173,21 +173,8 @@ CURVE_LABELS = {
 def plot_training_curves(metrics_csv: MetricsSource, path: str | Path, title: str | None = None) -> Path:
     """Every logged quantity of every module against the training step, one panel each: the loss, then the
     stats of the run's heads and bottlenecks (InfoNCE's loss, accuracy and bound, a Gaussian's KL, a VQ
-    codebook's perplexity, APC's L1 ...), whatever ``metrics.csv`` holds.
-
-    Parameters
-    ----------
-    metrics_csv : str, Path or mapping of str to (str or Path)
-        A run's ``metrics.csv`` (or run directory), or ``{run name: metrics.csv}`` to compare runs.
-    path : str or Path
-        Output PNG.
-    title : str, optional
-        Figure title.
-
-    Returns
-    -------
-    Path
-        ``path``.
+    codebook's perplexity, APC's L1 ...), whatever ``metrics.csv`` holds. ``metrics_csv`` and ``title`` are
+    as for :func:`plot_accuracy_per_k`; the figure is written to the PNG ``path``, which is returned.
     """
     runs = {name: read_metrics(p) for name, p in _runs(metrics_csv).items()}
     keys = list(dict.fromkeys(k for metrics in runs.values() for k in curve_columns(metrics)))

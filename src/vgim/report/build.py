@@ -121,39 +121,27 @@ def build_report(
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _build(run, out, corpus, decoder_steps, n_examples, progress, seed)
+        page = Page(out, progress)
+        with _single_thread():
+            t = time.perf_counter()
+            ctx = load_context(
+                run,
+                out,
+                corpus,
+                decoder_steps=decoder_steps,
+                n_examples=n_examples,
+                progress=progress,
+                seed=seed,
+                say=page.say,
+            )
+            page.seconds["setup"] = round(time.perf_counter() - t, 2)
+            page.data["corpus"] = ctx.corpus_summary()
+            for anchor, title, fn in SECTIONS:
+                page.run(anchor, title, functools.partial(fn, ctx))
+        index = page.write(ctx)
+        page.say(f"wrote {index} in {time.perf_counter() - page.t0:.0f} s")
+        return index
     except BaseException:
         if created:  # a failed report leaves no folder behind (its partial figures have no page)
             shutil.rmtree(out, ignore_errors=True)
         raise
-
-
-def _build(
-    run: Path,
-    out: Path,
-    corpus: AudioCorpus | None,
-    decoder_steps: int,
-    n_examples: int,
-    progress: bool,
-    seed: int,
-) -> Path:
-    page = Page(out, progress)
-    with _single_thread():
-        t = time.perf_counter()
-        ctx = load_context(
-            run,
-            out,
-            corpus,
-            decoder_steps=decoder_steps,
-            n_examples=n_examples,
-            progress=progress,
-            seed=seed,
-            say=page.say,
-        )
-        page.seconds["setup"] = round(time.perf_counter() - t, 2)
-        page.data["corpus"] = ctx.corpus_summary()
-        for anchor, title, fn in SECTIONS:
-            page.run(anchor, title, functools.partial(fn, ctx))
-    index = page.write(ctx)
-    page.say(f"wrote {index} in {time.perf_counter() - page.t0:.0f} s")
-    return index
