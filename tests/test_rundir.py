@@ -53,3 +53,13 @@ def test_an_unfinished_run_is_resumed(tmp_path: Path) -> None:
     assert run.has_checkpoint() and not run.is_finished()
     assert run.train_or_reuse(cfg, lambda: _batches(cfg)) is False
     assert run.is_finished()
+
+
+def test_the_cli_says_a_run_is_locked_in_one_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from vgim.cli import main
+
+    run = RunDir(tmp_path / "run")
+    with run.lock():
+        assert main(["train", "--preset", "gim-small", "--out", str(run.path), "--quiet", "train.steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert "being written by another vgim process" in err and "Traceback" not in err

@@ -38,8 +38,8 @@ EXPORT = f"{EXPORT_DIR}/model.safetensors"
 LOCK = ".lock"
 
 
-class RunLockedError(RuntimeError):
-    """Another process is writing the run directory."""
+class RunLockedError(FileExistsError):
+    """Another process is writing the run directory (a :class:`FileExistsError`: the run is there, in use)."""
 
 
 def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
