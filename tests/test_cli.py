@@ -101,7 +101,7 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert index.stat().st_size > 0
         assert f"{index}" in out
     results = (tmp_path / "demo" / "results.md").read_text()
-    for row in ["MFCC", "random init m1", "V-GIM m1", "V-GIM m2", "GIM m1", "GIM m2"]:
+    for row in ["MFCC", "random init (V-GIM) m1", "V-GIM m1", "V-GIM m2", "GIM m1", "GIM m2"]:
         assert f"| {row} |" in results
         assert f"| {row} |" in out
     for task in ["syllable", "vowel", "consonant", "speaker"]:

@@ -147,7 +147,9 @@ def evaluate_models(
     seed: int = 0,
 ) -> list[ProbeResult]:
     """Probe every module of every model (plus MFCC and a random-init copy of the first model) for every
-    task the corpus has labels for. Rows come out in order: MFCC, random init, then each model.
+    task the corpus has labels for. Rows come out in order: MFCC, random init, then each model. With several
+    models the random-init rows are named after the model whose architecture they copy
+    (``random init (V-GIM) m1``).
 
     Runs on one thread (:func:`one_thread`), so one probe of one run gives one number wherever it is
     computed: ``vgim demo``'s ``results.md``, ``vgim probe`` and the report page.
@@ -168,8 +170,11 @@ def _evaluate_models(
     feature_sets: dict[str, FeatureSet] = {}
     if baselines:
         feature_sets |= mfcc_feature_set(split)
-        first = next(iter(models.values()))
-        feature_sets |= model_feature_sets(random_init_model(first, seed), split, "random init")
+        first_name, first = next(iter(models.items()))
+        # With several models the baseline says whose architecture it is, so that a page probing another
+        # model's random init (a report) never shows a different number under the same row name.
+        label = "random init" if len(models) == 1 else f"random init ({first_name})"
+        feature_sets |= model_feature_sets(random_init_model(first, seed), split, label)
     for name, model in models.items():
         feature_sets |= model_feature_sets(model, split, name)
     train_labels = [u.labels for u in split.train.utterances]
