@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -36,6 +38,21 @@ def tiny_config(
     )
     cfg.data.crop_samples = 6400
     return cfg
+
+
+def preset_step(name: str) -> tuple[torch.Tensor, dict[int, Any]]:
+    """One training forward pass of preset ``name`` on two crops of noise: the loss and each module's losses."""
+    from vgim.config import load_config
+    from vgim.data.batches import Batch
+    from vgim.model import Stack
+    from vgim.objective import Objective
+    from vgim.train.loop import forward_losses
+
+    cfg = load_config(name)
+    stack = Stack(cfg.model)
+    batch = Batch(0.1 * torch.randn(2, 1, cfg.data.crop_samples))
+    loss, losses, _ = forward_losses(stack, Objective(stack, cfg.objective), batch, cfg.train.mode)
+    return loss, dict(losses)
 
 
 def toy_waves(n: int = 12, seconds: float = 1.0, seed: int = 0) -> list[np.ndarray]:

@@ -8,15 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_config, toy_waves
+from conftest import preset_step, tiny_config, toy_waves
 from vgim.config import ConfigError, load_config
-from vgim.data.batches import Batch, CropBatches
+from vgim.data.batches import CropBatches
 from vgim.frames import FrameInfo
-from vgim.model import Stack
-from vgim.objective import Objective
 from vgim.objective.apc import LogMel
 from vgim.train import train
-from vgim.train.loop import forward_losses
 from vgim.train.metrics import read_metrics
 
 
@@ -58,12 +55,5 @@ def test_apc_options_are_checked_and_the_presets_build() -> None:
     with pytest.raises(ConfigError, match="objective.options.shift: expected an integer"):
         load_config("gim-small", ["objective.head=apc", "objective.options={shift=0.5}"])
     for name in ["apc-gim-small", "apc-gim-thesis-improved"]:
-        cfg = load_config(name)
-        stack = Stack(cfg.model)
-        loss, losses, _ = forward_losses(
-            stack,
-            Objective(stack, cfg.objective),
-            Batch(0.1 * torch.randn(2, 1, cfg.data.crop_samples)),
-            cfg.train.mode,
-        )
+        loss, losses = preset_step(name)
         assert torch.isfinite(loss) and {"apc_l1", "apc_l1_copy"} <= set(losses[0].stats), name

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import preset_step, tiny_config
 from vgim.config import ConfigError, config_from_dict, load_config
 from vgim.data.batches import Batch
 from vgim.model import Stack
@@ -108,11 +108,7 @@ def test_end_to_end_on_any_split_is_cpc_on_that_network(modules: list[int]) -> N
 
 def test_presets_of_the_new_parts_build() -> None:
     for name in ["vae-small", "vae-thesis-improved"]:
-        cfg = load_config(name)
-        stack = Stack(cfg.model)
-        objective = Objective(stack, cfg.objective)
-        x = Batch(0.1 * torch.randn(2, 1, cfg.data.crop_samples))
-        loss, losses, _ = forward_losses(stack, objective, x, cfg.train.mode)
+        loss, losses = preset_step(name)
         assert torch.isfinite(loss), name
         assert losses
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import preset_step
 from vgim.config import ConfigError, load_config
-from vgim.data.batches import Batch
-from vgim.model import Stack
 from vgim.model.vq import VectorQuantizer, VQOptions
-from vgim.objective import Objective
-from vgim.train.loop import forward_losses
 
 
 def _vq(size: int = 8, channels: int = 3, **kw: float) -> VectorQuantizer:
@@ -72,12 +69,6 @@ def test_vq_options_are_checked_and_the_presets_build() -> None:
     with pytest.raises(ConfigError, match="codebook_size must be >= 2"):
         load_config("gim-small", ["model.bottleneck=vq", "model.bottleneck_options={codebook_size=1}"])
     for name in ["vq-gim-small", "vq-gim-thesis-improved"]:
-        cfg = load_config(name)
-        stack = Stack(cfg.model)
-        loss, losses, _ = forward_losses(
-            stack,
-            Objective(stack, cfg.objective),
-            Batch(0.1 * torch.randn(2, 1, cfg.data.crop_samples)),
-            cfg.train.mode,
-        )
-        assert torch.isfinite(loss) and {"perplexity", "code_usage", "commitment"} <= set(losses[0].stats), name
+        loss, losses = preset_step(name)
+        assert torch.isfinite(loss), name
+        assert {"perplexity", "code_usage", "commitment"} <= set(losses[0].stats), name

@@ -236,20 +236,16 @@ def label_tasks(split: EvaluationSplit, names: Sequence[str] = ()) -> tuple[list
         if not available_tasks([t], [u.labels for u in utts], segments):
             notes.append(f"no {t.name} probe: it is per syllable and some utterances have no segments")
             continue
-        train = split.train.utterances
         try:
-            y = probe_labels([u.labels for u in train], [u.segments for u in train], t.key, t.level)
+            y, y_test = (
+                probe_labels([u.labels for u in part], [u.segments for u in part], t.key, t.level)
+                for part in (split.train.utterances, split.test.utterances)
+            )
         except ValueError as err:
             notes.append(f"no {t.name} probe: {err}")
             continue
         if np.unique(y).size < 2:
             notes.append(f"no {t.name} probe: the training split has one class only ({y[0] if y.size else 'none'})")
-            continue
-        test = split.test.utterances
-        try:
-            y_test = probe_labels([u.labels for u in test], [u.segments for u in test], t.key, t.level)
-        except ValueError as err:
-            notes.append(f"no {t.name} probe: {err}")
             continue
         if not np.isin(y_test, y).any():
             notes.append(f"no {t.name} probe: no test label occurs in training (the classes are held out)")

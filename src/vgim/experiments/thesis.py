@@ -102,10 +102,8 @@ def _slug(name: str) -> str:
 
 def _train_run(preset: str, run_dir: Path, split: EvaluationSplit, overrides: list[str], progress: bool) -> None:
     cfg = load_config(preset, overrides)
-    run = RunDir(run_dir)
-    run.check_config(cfg)  # a run folder of another config is an error, never silently reused
-    if not run.is_finished():
-        run.train_or_reuse(cfg, lambda: batches_from_corpus(cfg, split.train), progress=progress)
+    # a run folder of another config is an error, never silently reused; a finished one is reused
+    RunDir(run_dir).train_or_reuse(cfg, lambda: batches_from_corpus(cfg, split.train), progress=progress)
 
 
 def _train_all_parallel(
