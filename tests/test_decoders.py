@@ -17,6 +17,7 @@ from vgim.data.batches import CropBatches
 from vgim.data.corpus import AudioCorpus, Utterance
 from vgim.interpret.decoders import (
     DECODER_FILE,
+    DECODER_KINDS,
     Decoder,
     DecodeResult,
     ReconstructionLoss,
@@ -27,6 +28,8 @@ from vgim.interpret.decoders import (
     train_decoders,
 )
 from vgim.model import Stack
+from vgim.objective.reconstruction import ThesisMelLoss
+from vgim.objective.spectrogram import SpectrogramDecoder
 from vgim.train import train
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -108,9 +111,18 @@ def test_train_decoders_lowers_loss_and_writes_metrics(tiny_run: Path, tmp_path:
     torch.manual_seed(0)  # train_decoders initialises with seed 0 in the same order
     before = _fixed_loss(tiny_run, {m: Decoder(cfg.model, m, hidden=16) for m in (0, 1)})
     result = train_decoders(
-        tiny_run, corpus=toy_corpus(), steps=40, batch_size=4, hidden=16, out_dir=out, progress=False, n_examples=1
+        tiny_run,
+        corpus=toy_corpus(),
+        kind="waveform",
+        steps=40,
+        batch_size=4,
+        hidden=16,
+        out_dir=out,
+        progress=False,
+        n_examples=1,
     )
-    assert result.step == 40 and all(len(h) == 40 for h in result.history.values())
+    # logged every 2 steps (steps // 20), from step 1 on
+    assert result.step == 40 and all(len(h) == 20 for h in result.history.values())
     after = _fixed_loss(tiny_run, load_decoders(out))
     for m in (0, 1):
         assert after[m] < before[m] - 0.1, (before, after)
@@ -130,16 +142,26 @@ def test_train_decoders_lowers_loss_and_writes_metrics(tiny_run: Path, tmp_path:
 
     # a finished training is only re-evaluated
     again = train_decoders(
-        tiny_run, corpus=toy_corpus(), steps=40, batch_size=4, hidden=16, out_dir=out, progress=False, n_examples=0
+        tiny_run,
+        corpus=toy_corpus(),
+        kind="waveform",
+        steps=40,
+        batch_size=4,
+        hidden=16,
+        out_dir=out,
+        progress=False,
+        n_examples=0,
     )
     assert again.step == 40 and again.metrics[1]["mse"] == pytest.approx(result.metrics[1]["mse"])
 
 
-def test_interrupted_decoder_training_resumes_to_the_same_weights(tiny_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", sorted(DECODER_KINDS))
+def test_interrupted_decoder_training_resumes_to_the_same_weights(kind: str, tiny_run: Path, tmp_path: Path) -> None:
     def run(out: Path, hidden: int = 8, stop_after: int | None = None) -> DecodeResult:
         return train_decoders(
             tiny_run,
             corpus=toy_corpus(),
+            kind=kind,
             steps=12,
             batch_size=2,
             hidden=hidden,
@@ -167,13 +189,24 @@ def test_interrupted_decoder_training_resumes_to_the_same_weights(tiny_run: Path
         run(tmp_path / "part", hidden=4)
 
 
-def test_load_decoders_and_reconstruct_any_length(tiny_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", sorted(DECODER_KINDS))
+def test_load_decoders_and_reconstruct_any_length(kind: str, tiny_run: Path, tmp_path: Path) -> None:
     import vgim
 
     train_decoders(
-        tiny_run, corpus=toy_corpus(), steps=2, batch_size=2, hidden=8, out_dir=tmp_path, progress=False, n_examples=0
+        tiny_run,
+        corpus=toy_corpus(),
+        kind=kind,
+        steps=2,
+        batch_size=2,
+        hidden=8,
+        out_dir=tmp_path,
+        progress=False,
+        n_examples=0,
     )
     decoders = load_decoders(tmp_path, "cpu")
+    expected = SpectrogramDecoder if kind == "spectrogram" else Decoder
+    assert all(type(d) is expected for d in decoders.values())
     assert sorted(decoders) == [0, 1] and all(not d.training for d in decoders.values())
     wave = toy_waves(1, seconds=0.77)[0][:12321]
     rec = reconstruct(vgim.load(tiny_run), decoders, wave)
@@ -181,3 +214,33 @@ def test_load_decoders_and_reconstruct_any_length(tiny_run: Path, tmp_path: Path
     assert all(r.shape == wave.shape and r.dtype == np.float32 for r in rec.values())
     with pytest.raises(FileNotFoundError):
         load_decoders(tmp_path / "nothing")
+
+
+def test_decoders_written_before_decoder_kinds_load_as_waveform_decoders(tiny_run: Path, tmp_path: Path) -> None:
+    train_decoders(
+        tiny_run, corpus=toy_corpus(), kind="waveform", steps=2, batch_size=2, hidden=8, out_dir=tmp_path,
+        progress=False, n_examples=0, listen=False,
+    )  # fmt: skip
+    file = tmp_path / DECODER_FILE
+    state = torch.load(file, weights_only=True)
+    old = {k: v for k, v in state.items() if k not in ("kind", "head", "options")} | {"hidden": 8}
+    torch.save(old, file)
+    decoders = load_decoders(file)
+    assert all(type(d) is Decoder and d.hidden == 8 for d in decoders.values())
+    for m, d in decoders.items():
+        for name, value in d.state_dict().items():
+            assert torch.equal(value, state["decoders"][m][name])
+
+
+def test_thesis_mel_loss() -> None:
+    x = torch.from_numpy(np.stack(toy_waves(2))).unsqueeze(1)
+    loss = ThesisMelLoss()
+    assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-6)
+    # halving the amplitude lowers every mel band's power by log10(4) = 0.602: the MSE is 0.602^2
+    assert float(loss(0.5 * x, x)) == pytest.approx(0.602**2, rel=0.02)
+    assert loss.log_mel(x).shape == (2, 128, 16000 // 2048 + 1)
+
+
+def test_decoder_kind_is_checked(tiny_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="kind"):
+        train_decoders(tiny_run, corpus=toy_corpus(), kind="wavenet", steps=2, out_dir=tmp_path, progress=False)

@@ -142,3 +142,21 @@ def test_plots_and_audio_files(tmp_path: Path) -> None:
     assert sr == 16000 and data.shape == a.shape
     png2 = plot_interpolation(interpolate(model, dec, a, b, 1, n_steps=3), tmp_path / "interp.png", module=1)
     assert png2.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_thesis_traversal_starts_from_the_zero_vector() -> None:
+    model = _model(variational=True)
+    dec = _decoder(model, 0)
+    wave = toy_waves(1, seconds=0.5)[0]
+    tr = traverse(model, dec, wave, 0, dims=[1, 4], n_steps=3, origin="zero")
+    frames = encode_latent(model, wave, 0).base.shape[0]
+    assert tr.origin == "zero" and tr.swept.shape == (2, 3, frames)
+    for k in range(2):  # the swept dimension takes the offsets themselves at every frame
+        np.testing.assert_allclose(tr.swept[k], np.repeat(tr.offsets[:, None], frames, axis=1), atol=1e-6)
+    zero = torch.zeros(1, frames, model.block(0).z_channels)
+    with torch.no_grad():
+        silent = dec(zero, wave.shape[0])[0, 0].numpy()
+    np.testing.assert_allclose(tr.audio[0, 1], silent, atol=1e-6)  # offset 0: the zero vector decoded
+    assert not np.allclose(tr.audio[0, 1], tr.reconstruction)
+    with pytest.raises(ValueError, match="origin"):
+        traverse(model, dec, wave, 0, origin="mean")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import logging
 import os
@@ -247,18 +248,49 @@ def _librispeech(args: argparse.Namespace) -> int:
 
 def _decode(args: argparse.Namespace) -> int:
     from vgim.interpret.decoders import train_decoders
+    from vgim.interpret.intelligibility import Intelligibility
 
-    result = train_decoders(args.run, steps=args.steps, out_dir=args.out, progress=not args.quiet)
+    corpus = None
+    if args.corpus == "thesis":
+        corpus = _thesis_corpus(argparse.Namespace(corpus=None, quiet=args.quiet))
+    elif args.corpus is not None:
+        import vgim
+        from vgim.data.source import open_corpus
+
+        data = vgim.load(args.run).config.data  # type: ignore[union-attr]
+        corpus = open_corpus(dataclasses.replace(data, root=args.corpus), progress=not args.quiet)
+    result = train_decoders(
+        args.run,
+        corpus=corpus,
+        kind=args.kind,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        out_dir=args.out,
+        progress=not args.quiet,
+    )
     for m, metrics in sorted(result.metrics.items()):
         print(f"module {m + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-    print(f"decoders, metrics.json and examples in {result.out_dir}")
+    if result.intelligibility is not None:
+        table = Intelligibility.from_dict(result.intelligibility)
+        print(
+            f"\nIntelligibility: an MFCC linear probe fitted on the original training audio ({table.n_train} files), "
+            f"scored on {table.n_test} held-out files as decoded (and on the references above them):\n"
+        )
+        print(table.markdown())
+    print(f"\ndecoders, metrics.json and examples in {result.out_dir}")
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from vgim.report import build_report
 
-    index = build_report(args.run, args.out, decoder_steps=args.decoder_steps, progress=not args.quiet)
+    index = build_report(
+        args.run,
+        args.out,
+        decoder_steps=args.decoder_steps,
+        progress=not args.quiet,
+        traversal_origin=args.traversal_origin,
+    )
     print(f"report: {index}")
     return 0
 
@@ -429,6 +461,20 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("run")
     dc.add_argument("--steps", type=_positive_int, default=2000, help="decoder training steps (>= 1)")
     dc.add_argument("--out", default=None, help="default: RUN/decoders")
+    dc.add_argument(
+        "--kind",
+        choices=["spectrogram", "waveform", "thesis"],
+        default="spectrogram",
+        help="spectrogram + Griffin-Lim (default), waveform (mirrored transposed convs), "
+        "thesis (mirrored, log10-mel MSE); docs/decoders.md compares them",
+    )
+    dc.add_argument("--batch-size", type=_positive_int, default=8)
+    dc.add_argument(
+        "--corpus",
+        default=None,
+        help="audio folder to train and score on, or 'thesis' for the segmented thesis corpus "
+        "(found beside the checkout); default: the run's data",
+    )
     dc.add_argument("--quiet", action="store_true")
     dc.set_defaults(func=_decode)
 
@@ -436,6 +482,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("run")
     rp.add_argument("--out", default=None, help="default: RUN/report")
     rp.add_argument("--decoder-steps", type=_positive_int, default=400)
+    rp.add_argument(
+        "--traversal-origin",
+        choices=["latent", "zero"],
+        default="latent",
+        help="sweep latent dimensions around the example's latent, or from the zero vector (the thesis's way)",
+    )
     rp.add_argument("--quiet", action="store_true")
     rp.set_defaults(func=_report)
 

@@ -1,6 +1,8 @@
 """Interpretation: decode each module back to audio and walk its latent space (V-GIM thesis 4.2-4.8)."""
 
 from vgim.interpret.decoders import (
+    DECODER_KINDS,
+    AudioDecoder,
     Decoder,
     DecodeResult,
     ReconstructionLoss,
@@ -12,6 +14,7 @@ from vgim.interpret.decoders import (
     reconstruct,
     train_decoders,
 )
+from vgim.interpret.intelligibility import Intelligibility, intelligibility, reconstruction_scores
 from vgim.interpret.traversal import (
     SPAN_99,
     Latent,
@@ -25,14 +28,18 @@ from vgim.interpret.traversal import (
 )
 
 __all__ = [
+    "DECODER_KINDS",
     "SPAN_99",
+    "AudioDecoder",
     "DecodeResult",
     "Decoder",
+    "Intelligibility",
     "Latent",
     "ReconstructionLoss",
     "Traversal",
     "encode_latent",
     "evaluate_decoders",
+    "intelligibility",
     "interpolate",
     "load_decoders",
     "log_spectral_distance",
@@ -41,6 +48,7 @@ __all__ = [
     "plot_reconstruction",
     "plot_traversal",
     "reconstruct",
+    "reconstruction_scores",
     "train_decoders",
     "traverse",
     "write_traversal_audio",

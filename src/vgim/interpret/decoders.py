@@ -1,16 +1,20 @@
 """Decode every module of a trained encoder back to audio (V-GIM thesis, sections 4.2-4.5).
 
-For module ``m`` of a :class:`~vgim.model.Stack`, a :class:`Decoder` mirrors the encoder's conv/pool layers
-of modules ``0..m`` in reverse with transposed convolutions (same kernel, stride and padding, so output
-sample ``i`` of a layer is built from exactly the frames whose receptive field covers it; a max-pool layer
-is mirrored by a transposed convolution with the pool's kernel and stride). The decoder reads the module's
-deterministic representation ``c`` (``[batch, frames, channels]``; the GRU output when the module ends in a
-GRU, the latent mean for a variational module) and writes a waveform ``[batch, 1, samples]``.
+One decoder per module reads the module's deterministic representation ``c`` (``[batch, frames,
+channels]``; the GRU output when the module ends in a GRU, the latent mean for a variational module) and
+turns it into sound. Three kinds (``kind``; docs/decoders.md compares them):
 
-:func:`train_decoders` trains one decoder per module on a frozen encoder loaded with :func:`vgim.load`,
-with the loss of :class:`ReconstructionLoss` (waveform MSE + multi-resolution log-magnitude STFT loss),
-checkpointing atomically so that a killed run resumes where it stopped, then evaluates every decoder on
-held-out audio (waveform MSE and log-spectral distance) and writes example WAVs and figures.
+- ``"spectrogram"`` (default, :mod:`vgim.objective.spectrogram`): predicts the log-magnitude STFT
+  (L1 on log magnitudes and log-mel), inverted to a waveform by Griffin-Lim.
+- ``"waveform"`` (:class:`Decoder`): transposed convolutions mirroring the encoder's conv/pool layers write
+  the waveform, trained on waveform MSE plus a multi-resolution log-STFT loss.
+- ``"thesis"``: the same mirrored decoder trained on the V-GIM thesis's log10-mel MSE.
+
+:func:`train_decoders` trains them on a frozen encoder loaded with :func:`vgim.load` through the training
+engine (``train.mode = "frozen"``: resume, NaN guard, atomic checkpoints), then scores every decoder on
+held-out audio: waveform MSE, SNR, log-spectral and log-mel distances, and intelligibility
+(:mod:`vgim.interpret.intelligibility`: an MFCC classifier of the original training audio scored on the
+decoded test audio), and writes example WAVs and figures.
 
 Module indices are 0-based in the API (as in ``Stack.block(m)``); files and labels say ``m1, m2, ...``.
 """
@@ -33,6 +37,13 @@ from torch import Tensor
 
 from vgim.config import Config, ObjectiveConfig, TrainConfig, config_from_dict
 from vgim.data.corpus import AudioCorpus
+from vgim.interpret.decoding import (
+    decode_waves,
+    evaluate_decoders,
+    evaluate_summary,
+    reconstruct,
+    write_examples,
+)
 from vgim.interpret.spectra import (
     LSD_EPS,
     LSD_HOP,
@@ -42,14 +53,23 @@ from vgim.interpret.spectra import (
     plot_reconstruction,
 )
 from vgim.model.stack import Stack
-from vgim.objective.reconstruction import Decoder, ReconstructionLoss, decoder_specs, module_channels
+from vgim.objective.reconstruction import (
+    AudioDecoder,
+    Decoder,
+    ReconstructionLoss,
+    decoder_specs,
+    module_channels,
+)
 
 __all__ = [
     "DECODER_FILE",
+    "DECODER_KINDS",
+    "AudioDecoder",
     "DecodeResult",
     "Decoder",
     "ReconstructionLoss",
     "decoder_specs",
+    "decode_waves",
     "evaluate_decoders",
     "finished_decoders",
     "load_decoders",
@@ -63,8 +83,15 @@ __all__ = [
 
 log = logging.getLogger("vgim")
 
-#: File (inside the decoder folder) holding the decoders, their optimisers, the step and the run config.
+#: File (inside the decoder folder) holding the decoders, their kind and options, the step and the run config.
 DECODER_FILE = "decoders.pt"
+
+#: Decoder kinds: the head that trains them and its fixed options (see the module docstring).
+DECODER_KINDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "spectrogram": ("spectrogram", {}),
+    "waveform": ("reconstruction", {"loss": "stft"}),
+    "thesis": ("reconstruction", {"loss": "thesis"}),
+}
 
 
 @dataclass
@@ -81,11 +108,14 @@ class DecodeResult:
         Module (0-based) -> ``{"mse", "lsd_db", "snr_db", ...}`` on held-out audio; empty when the
         training stopped early (``stop_after``).
     history
-        Module -> the training loss at every step since step 0.
+        Module -> the training loss at every logged step since step 0 (``train.log_every``).
     seconds
         Wall time of this call (training + evaluation).
     figures, wavs
         Paths of the example figures and WAV files written.
+    intelligibility
+        The intelligibility table (:meth:`~vgim.interpret.intelligibility.Intelligibility.to_dict`), or
+        None without labels or with ``listen=False``.
     """
 
     out_dir: Path
@@ -95,6 +125,7 @@ class DecodeResult:
     seconds: float = 0.0
     figures: list[Path] = field(default_factory=list)
     wavs: list[Path] = field(default_factory=list)
+    intelligibility: dict[str, Any] | None = None
 
 
 def _decoder_file(path: str | Path) -> Path:
@@ -112,13 +143,36 @@ def _read_state(path: Path, device: torch.device | str = "cpu") -> dict[str, Any
         state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling error means the file is not ours
         raise ValueError(f"{path}: not a readable decoder checkpoint ({err})") from err
-    for key in ("step", "decoders", "config", "hidden"):
+    for key in ("step", "decoders", "config"):
         if key not in state:
             raise ValueError(f"{path}: not a vgim decoder checkpoint (missing {key!r})")
     return state
 
 
-def load_decoders(path: str | Path, device: torch.device | str = "cpu") -> dict[int, Decoder]:
+def _build_decoders(
+    cfg: Config, head: str, options: dict[str, Any], modules: Sequence[int], device: torch.device | str
+) -> dict[int, AudioDecoder]:
+    """Fresh decoders of ``modules`` as the heads ``head`` with ``options`` build them for ``cfg``'s encoder."""
+    from vgim.objective.losses import Objective
+
+    objective = Objective(Stack(cfg.model), ObjectiveConfig(head=head, options=dict(options), beta=0.0))
+    out: dict[int, AudioDecoder] = {}
+    for m in modules:
+        dec = objective.heads[m].decoder
+        if not isinstance(dec, AudioDecoder):
+            raise TypeError(f"head {head!r} has no AudioDecoder")
+        out[m] = dec.to(device).eval()
+    return out
+
+
+def _stored_head(state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The head and options of a ``decoders.pt`` (files written before decoder kinds: waveform decoders)."""
+    if "head" in state:
+        return str(state["head"]), dict(state["options"])
+    return "reconstruction", {"hidden": int(state["hidden"])}
+
+
+def load_decoders(path: str | Path, device: torch.device | str = "cpu") -> dict[int, AudioDecoder]:
     """Load trained decoders, in eval mode, on ``device``.
 
     Parameters
@@ -131,47 +185,20 @@ def load_decoders(path: str | Path, device: torch.device | str = "cpu") -> dict[
     Returns
     -------
     dict
-        Module index (0-based) -> :class:`Decoder`.
+        Module index (0-based) -> :class:`~vgim.objective.reconstruction.AudioDecoder` (a
+        :class:`~vgim.objective.spectrogram.SpectrogramDecoder` or a waveform :class:`Decoder`).
     """
-    state = _read_state(_decoder_file(path))
+    file = _decoder_file(path)
+    state = _read_state(file)
     cfg = config_from_dict(state["config"])
-    out: dict[int, Decoder] = {}
+    head, options = _stored_head(state)
+    out = _build_decoders(cfg, head, options, sorted(int(m) for m in state["decoders"]), device)
     for m, weights in state["decoders"].items():
-        dec = Decoder(cfg.model, int(m), int(state["hidden"]))
-        dec.load_state_dict(weights, strict=True)
-        out[int(m)] = dec.to(device).eval()
+        try:
+            out[int(m)].load_state_dict(weights, strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"{file}: decoder m{int(m) + 1} does not match its stored options ({err})") from err
     return out
-
-
-def as_batch(wave: np.ndarray | Tensor, device: torch.device) -> Tensor:
-    x = torch.as_tensor(np.asarray(wave, dtype=np.float32) if not isinstance(wave, Tensor) else wave)
-    if x.dim() != 1:
-        raise ValueError(f"expected a mono waveform of shape [samples], got {tuple(x.shape)}")
-    return x.float().to(device).view(1, 1, -1)
-
-
-@torch.no_grad()
-def reconstruct(model: Stack, decoders: dict[int, Decoder], wave: np.ndarray | Tensor) -> dict[int, np.ndarray]:
-    """Encode ``wave`` (``[samples]`` at 16 kHz) and decode it from every module that has a decoder.
-
-    Returns module (0-based) -> reconstruction ``[samples]`` (``float32``, same length as ``wave``).
-    Variational modules are decoded from their means (no sampling).
-    """
-    if not decoders:
-        return {}
-    device = next(model.parameters()).device
-    x = as_batch(wave, device)
-    was_training = model.training
-    model.eval()
-    try:
-        outs = model(x, sample=False, upto=max(decoders), chunk_frames=2000)
-    finally:
-        model.train(was_training)
-    result: dict[int, np.ndarray] = {}
-    for m, dec in sorted(decoders.items()):
-        y = dec(outs[m].c.to(next(dec.parameters()).device), x.shape[-1])
-        result[m] = y[0, 0].float().cpu().numpy()
-    return result
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -201,55 +228,35 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-@torch.no_grad()
-def evaluate_decoders(
-    model: Stack, decoders: dict[int, Decoder], waves: Sequence[np.ndarray]
-) -> dict[int, dict[str, float]]:
-    """Per module: mean waveform MSE, LSD (dB) and SNR (dB) of the reconstructions of ``waves``.
-
-    Every ``[samples]`` wave is encoded and decoded whole; the scores are averaged over files.
-    ``mse_silence`` (the mean power of the audio, i.e. the MSE of an all-zero reconstruction) is the
-    reference for the MSE.
-    """
-    sums: dict[int, dict[str, float]] = {m: {"mse": 0.0, "lsd_db": 0.0, "snr_db": 0.0} for m in decoders}
-    power = 0.0
-    for wave in waves:
-        rec = reconstruct(model, decoders, wave)
-        p = float(np.mean(wave.astype(np.float64) ** 2))
-        power += p
-        for m, y in rec.items():
-            mse = float(np.mean((y.astype(np.float64) - wave) ** 2))
-            sums[m]["mse"] += mse
-            sums[m]["lsd_db"] += log_spectral_distance(wave, y)
-            sums[m]["snr_db"] += float(10.0 * np.log10((p + 1e-12) / (mse + 1e-12)))
-    n = max(1, len(waves))
-    return {
-        m: {k: v / n for k, v in s.items()} | {"mse_silence": power / n, "n_files": float(len(waves))}
-        for m, s in sums.items()
-    }
-
-
 def decoder_config(
     cfg: Config,
     *,
+    kind: str = "spectrogram",
     steps: int = 2000,
     batch_size: int = 8,
     lr: float = 1e-3,
     seed: int = 0,
-    hidden: int = 64,
+    hidden: int | None = None,
     modules: list[int] | None = None,
     device: str = "auto",
 ) -> Config:
     """The training config of a run's decoders: the run's encoder, frozen (``train.mode = "frozen"``), under
-    a reconstruction head per module (:mod:`vgim.objective.reconstruction`), logged every step."""
-    objective = ObjectiveConfig(head="reconstruction", options={"hidden": hidden}, beta=0.0)
+    the head of ``kind`` (:data:`DECODER_KINDS`) on every module; ``hidden`` overrides the head's width.
+    Adam at ``lr`` after a short warm-up, cosine-decayed to a tenth by the last step."""
+    if kind not in DECODER_KINDS:
+        raise ValueError(f"decoder kind must be one of {sorted(DECODER_KINDS)}, got {kind!r}")
+    head, fixed = DECODER_KINDS[kind]
+    options = dict(fixed) | ({"hidden": hidden} if hidden is not None else {})
+    objective = ObjectiveConfig(head=head, options=options, beta=0.0)
     train_cfg = TrainConfig(
         mode="frozen",
         steps=steps,
         batch_size=batch_size,
         lr=lr,
+        warmup_steps=min(50, steps // 10),
+        lr_schedule="cosine",
         seed=seed,
-        log_every=1,
+        log_every=max(1, min(25, steps // 20)),
         checkpoint_every=250,
         device=device,
         modules=list(modules or []),
@@ -261,15 +268,12 @@ def decoder_config(
 
 def _decoders_from_state(
     cfg: Config, objective_state: dict[str, Tensor], modules: list[int], device: torch.device | str
-) -> dict[int, Decoder]:
+) -> dict[int, AudioDecoder]:
     """The trained decoders in a decoder run's checkpoint (its heads' ``decoder`` weights), in eval mode."""
-    hidden = int(cfg.objective.options.get("hidden", 64))
-    out: dict[int, Decoder] = {}
-    for m in modules:
+    out = _build_decoders(cfg, cfg.objective.head, cfg.objective.options, modules, device)
+    for m, dec in out.items():
         prefix = f"heads.{m}.decoder."
-        dec = Decoder(cfg.model, m, hidden)
         dec.load_state_dict({k[len(prefix) :]: v for k, v in objective_state.items() if k.startswith(prefix)})
-        out[m] = dec.to(device).eval()
     return out
 
 
@@ -277,6 +281,7 @@ def train_decoders(
     run_dir: str | Path,
     *,
     corpus: AudioCorpus | None = None,
+    kind: str = "spectrogram",
     steps: int = 2000,
     batch_size: int = 8,
     lr: float = 1e-3,
@@ -285,10 +290,11 @@ def train_decoders(
     resume: bool = True,
     progress: bool = True,
     seed: int = 0,
-    hidden: int = 64,
+    hidden: int | None = None,
     crop_samples: int | None = None,
     checkpoint_every: int = 250,
     n_examples: int = 3,
+    listen: bool = True,
     device: str = "auto",
     stop_after: int | None = None,
 ) -> DecodeResult:
@@ -302,32 +308,38 @@ def train_decoders(
         Audio to train and evaluate on; its ``train`` split trains and its ``test`` split evaluates. Without
         both, a seeded 80/20 split by utterance (the same one the report uses for the same ``seed``).
         ``None``: the run's data (``config.data``; the embedded synthetic corpus for ``root = "synthetic"``).
+    kind
+        ``"spectrogram"`` (default), ``"waveform"`` or ``"thesis"`` (see the module docstring).
     steps
         Training steps (each trains every decoder on one batch).
     batch_size
         Random crops per batch.
     lr
-        Adam learning rate (constant).
+        Adam's peak learning rate (warm-up over the first 50 steps, then cosine decay to ``lr / 10``).
     modules
         0-based modules to decode; ``None`` = all.
     out_dir
         Output folder; default ``run_dir/decoders``.
     resume
-        Continue from ``out_dir/decoders.pt`` when it exists (same modules and width); a finished training
-        is only re-evaluated. ``False`` starts over.
+        Continue from ``out_dir``'s checkpoint when it exists (same kind, modules and width); a finished
+        training is only re-evaluated. ``False`` starts over.
     progress
         tqdm progress bar with every decoder's loss.
     seed
         Seeds the decoders' initialisation and the crops (batch ``s`` is a function of ``(seed, s)``, so a
         resumed training ends with the same weights as an uninterrupted one).
     hidden
-        Channels of the decoders' hidden layers.
+        Channels of the decoders' hidden layers; default the kind's (256 spectrogram, 64 waveform).
     crop_samples
         Crop length in samples; default the run's ``data.crop_samples``.
     checkpoint_every
-        Save ``decoders.pt`` (atomically) every this many steps and at the end.
+        Save the checkpoint (atomically) every this many steps and at the end.
     n_examples
         Held-out files written as original / reconstructed WAVs plus a figure (``out_dir/examples``).
+    listen
+        Also score intelligibility (:func:`~vgim.interpret.intelligibility.intelligibility`: an MFCC
+        classifier of the training audio's labels, scored on the decoded test audio) when the corpus has
+        labels; in ``metrics.json`` under ``intelligibility``.
     device
         ``auto``, ``cpu``, ``cuda``, ...
     stop_after
@@ -339,7 +351,6 @@ def train_decoders(
         Metrics per module (also in ``out_dir/metrics.json``), loss history and written files.
     """
     import vgim
-    from vgim.audio import write_audio
     from vgim.data.batches import CropBatches
     from vgim.train.loop import load_checkpoint, resolve_device, save_checkpoint, train
     from vgim.train.metrics import read_metrics
@@ -362,7 +373,15 @@ def train_decoders(
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "decoders"
     crop = int(crop_samples or cfg.data.crop_samples)
     dec_cfg = decoder_config(
-        cfg, steps=steps, batch_size=batch_size, lr=lr, seed=seed, hidden=hidden, modules=mods, device=device
+        cfg,
+        kind=kind,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        hidden=hidden,
+        modules=mods,
+        device=device,
     )
     dec_cfg.train.checkpoint_every = checkpoint_every
     dec_cfg.data.crop_samples = crop
@@ -388,16 +407,17 @@ def train_decoders(
     state = load_checkpoint(run.checkpoint, dev)
     done = int(state["step"])
     decoders = _decoders_from_state(dec_cfg, state["objective"], mods, dev)
-    loss_fn = ReconstructionLoss()
+    head, options = dec_cfg.objective.head, dict(dec_cfg.objective.options)
     save_checkpoint(
         out / DECODER_FILE,
         {
             "step": done,
-            "hidden": hidden,
+            "kind": kind,
+            "head": head,
+            "options": options,
             "decoders": {m: d.state_dict() for m, d in decoders.items()},
             "config": cfg.to_dict(),
             "train": {"lr": lr, "batch_size": batch_size, "seed": seed, "crop_samples": crop},
-            "loss": loss_fn.describe(),
         },
     )
     logged = read_metrics(out) if run.metrics_path.exists() else {}
@@ -406,58 +426,33 @@ def train_decoders(
     if done < steps:
         result.seconds = time.perf_counter() - t0
         return result
-
-    for d in decoders.values():
-        d.eval()
-    test_waves = list(test_corpus.waves)
-    metrics = evaluate_decoders(model, decoders, test_waves)
-    tail = max(1, min(50, done))
-    summary = {
+    scores = evaluate_summary(model, decoders, train_corpus, test_corpus, listen=listen, seed=seed)
+    modules_scores: list[dict[str, Any]] = scores["modules"]
+    tail = max(1, min(10, len(history[mods[0]])))
+    summary: dict[str, Any] = {
         "run": str(run_dir),
+        "kind": kind,
+        "head": head,
+        "options": options,
         "steps": done,
-        "hidden": hidden,
         "train": {"lr": lr, "batch_size": batch_size, "seed": seed, "crop_samples": crop},
-        "loss": loss_fn.describe(),
         "lsd": {"n_fft": LSD_N_FFT, "hop": LSD_HOP, "eps": LSD_EPS},
         "n_train_files": len(train_corpus.waves),
-        "n_test_files": len(test_waves),
-        "modules": [
-            {"module": m, "name": f"m{m + 1}"}
-            | metrics[m]
-            | {"train_loss": float(np.mean(history[m][-tail:])) if history[m] else float("nan")}
-            for m in mods
-        ],
-    }
+        "n_test_files": len(test_corpus.waves),
+    } | scores
+    for entry in modules_scores:
+        h = history[entry["module"]]
+        entry["train_loss"] = float(np.mean(h[-tail:])) if h else float("nan")
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "metrics.json", summary)
-    result.metrics = metrics
-
-    if n_examples > 0 and test_waves:
-        picks = sorted(set(np.linspace(0, len(test_waves) - 1, min(n_examples, len(test_waves))).round().astype(int)))
-        for k, i in enumerate(picks):
-            wave = test_waves[i]
-            stem = f"{k:02d}_{Path(test_corpus.utterances[i].path).stem}"
-            rec = reconstruct(model, decoders, wave)
-            write_audio(out / "examples" / f"{stem}_original.wav", wave, cfg.data.sample_rate)
-            result.wavs.append(out / "examples" / f"{stem}_original.wav")
-            scores: dict[int, dict[str, float]] = {}
-            for m, y in rec.items():
-                path = out / "examples" / f"{stem}_m{m + 1}.wav"
-                write_audio(path, y, cfg.data.sample_rate)
-                result.wavs.append(path)
-                scores[m] = {"mse": float(np.mean((y - wave) ** 2)), "lsd_db": log_spectral_distance(wave, y)}
-            result.figures.append(
-                plot_reconstruction(
-                    wave,
-                    rec,
-                    out / "examples" / f"{stem}.png",
-                    sample_rate=cfg.data.sample_rate,
-                    title=f"{cfg.name}: {Path(test_corpus.utterances[i].path).name} decoded from each module",
-                    scores=scores,
-                )
-            )
+    result.metrics = {
+        int(e["module"]): {k: v for k, v in e.items() if k not in ("module", "name")} for e in modules_scores
+    }
+    result.intelligibility = scores.get("intelligibility")
+    if n_examples > 0 and test_corpus.waves:
+        write_examples(model, decoders, test_corpus, out / "examples", n_examples, result)
     result.seconds = time.perf_counter() - t0
-    log.info("decoders of %s: %s", run_dir, {f"m{m + 1}": metrics[m] for m in mods})
+    log.info("decoders of %s: %s", run_dir, {f"m{m + 1}": result.metrics[m] for m in mods})
     return result
 
 

@@ -13,8 +13,11 @@ __all__ = [
     "LSD_EPS",
     "LSD_HOP",
     "LSD_N_FFT",
+    "log_mel_distance",
+    "log_mel_spectrogram",
     "log_spectral_distance",
     "log_spectrogram",
+    "power_spectrogram",
     "plot_reconstruction",
     "time_axis_extent",
 ]
@@ -32,12 +35,17 @@ def log_spectrogram(wave: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP
     ``wave`` is ``[samples]``; Hann window of ``n_fft`` samples, hop ``hop``, centred frames (frame ``j`` is
     centred on sample ``j * hop``).
     """
+    return np.asarray(10.0 * np.log10(power_spectrogram(wave, n_fft, hop) + eps), dtype=np.float64)
+
+
+def power_spectrogram(wave: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP) -> np.ndarray:
+    """``|X|^2`` of :func:`log_spectrogram`'s STFT, ``[n_fft // 2 + 1, frames]`` (float64)."""
     x = torch.as_tensor(np.asarray(wave, dtype=np.float32))
     n = n_fft
     if x.shape[0] <= n // 2:  # reflect padding needs a longer signal
         x = nn.functional.pad(x, (0, n // 2 + 1 - x.shape[0]))
     spec = torch.stft(x, n, hop, window=torch.hann_window(n), return_complex=True).abs() ** 2
-    return np.asarray(10.0 * torch.log10(spec + eps).numpy(), dtype=np.float64)
+    return np.asarray(spec.numpy(), dtype=np.float64)
 
 
 def log_spectral_distance(
@@ -53,8 +61,33 @@ def log_spectral_distance(
     return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=0))))
 
 
+#: Mel bands of the log-mel distance.
+N_MELS = 80
+
+
+def log_mel_spectrogram(
+    wave: np.ndarray, sample_rate: int = 16000, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP, n_mels: int = N_MELS
+) -> np.ndarray:
+    """Mel power spectrogram in dB, ``10 log10(mel @ |X|^2 + 1e-10)``, ``[n_mels, frames]`` (the STFT of
+    :func:`log_spectrogram`; librosa's Slaney mel filters)."""
+    import librosa
+
+    power = power_spectrogram(wave, n_fft, hop)
+    mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+    return np.asarray(10.0 * np.log10(mel @ power + LSD_EPS), dtype=np.float64)
+
+
+def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 16000) -> float:
+    """Log-mel distance in dB: :func:`log_spectral_distance`'s form on :func:`log_mel_spectrogram`s (what a
+    listener hears more than the fine structure of the high bins)."""
+    if reference.shape != estimate.shape:
+        raise ValueError(f"waveforms differ in shape: {reference.shape} vs {estimate.shape}")
+    a, b = log_mel_spectrogram(reference, sample_rate), log_mel_spectrogram(estimate, sample_rate)
+    return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=0))))
+
+
 # ---------------------------------------------------------------------------------------------------------
-# Loading and reconstruction
+# Figures
 
 
 def time_axis_extent(n_samples: int, sample_rate: int, n_fft: int, hop: int) -> list[float]:

@@ -4,7 +4,7 @@
 variational module, the latent ``z`` of a deterministic one), shifts one latent dimension at a time by a
 sweep of offsets at every frame while the other dimensions keep the utterance's values, runs the rest of
 the module on the modified latent (the GRU, when the module has one) and decodes the result with the
-module's :class:`~vgim.interpret.decoders.Decoder`. Dimensions are ranked by how much they change the
+module's :class:`~vgim.objective.reconstruction.AudioDecoder`. Dimensions are ranked by how much they change the
 output (log-spectral distance between the two ends of the sweep) and reported with their KL divergence
 from the prior on that utterance.
 
@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vgim.interpret.decoders import Decoder, as_batch
+from vgim.interpret.decoding import as_batch
 from vgim.interpret.spectra import LSD_HOP, LSD_N_FFT, log_spectral_distance, log_spectrogram, time_axis_extent
 from vgim.model.stack import GIMModule, Stack
+from vgim.objective.reconstruction import AudioDecoder
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -94,6 +95,8 @@ class Traversal:
         The decoding of the unmodified latent; shape ``[samples]``.
     sample_rate
         Hz.
+    origin
+        ``"latent"`` (swept around ``base``) or ``"zero"`` (from the zero vector); see :func:`traverse`.
     """
 
     module: int
@@ -109,6 +112,7 @@ class Traversal:
     original: np.ndarray
     reconstruction: np.ndarray
     sample_rate: int = 16000
+    origin: str = "latent"
 
 
 def _device(model: Stack) -> torch.device:
@@ -142,29 +146,30 @@ def _finish(block: GIMModule, z: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def _decode(model: Stack, decoder: Decoder, module: int, z: np.ndarray, n_samples: int) -> np.ndarray:
+def _decode(model: Stack, decoder: AudioDecoder, module: int, z: np.ndarray, n_samples: int) -> np.ndarray:
     """Decode latents ``z`` (``[batch, frames, channels]``) of module ``module``; ``[batch, samples]``."""
     block = model.block(module)
     zt = torch.as_tensor(z, dtype=torch.float32, device=_device(model))
     c = _finish(block, zt)
     dec_device = next(decoder.parameters()).device
-    y = decoder(c.to(dec_device), n_samples)
+    y = decoder.synthesize(c.to(dec_device), n_samples)
     return np.asarray(y[:, 0].float().cpu().numpy())
 
 
-def _check_decoder(decoder: Decoder, module: int) -> None:
+def _check_decoder(decoder: AudioDecoder, module: int) -> None:
     if decoder.module_index != module:
         raise ValueError(f"the decoder decodes module {decoder.module_index} (0-based), not module {module}")
 
 
 def traverse(
     model: Stack,
-    decoder: Decoder,
+    decoder: AudioDecoder,
     wave: np.ndarray | Tensor,
     module: int,
     dims: list[int] | None = None,
     n_steps: int = 7,
     span: float = SPAN_99,
+    origin: str = "latent",
 ) -> Traversal:
     """Sweep each chosen latent dimension of module ``module`` on one utterance and decode the result.
 
@@ -173,7 +178,7 @@ def traverse(
     model
         The trained encoder.
     decoder
-        The :class:`Decoder` of module ``module``.
+        The decoder (:class:`~vgim.objective.reconstruction.AudioDecoder`) of module ``module``.
     wave
         The utterance, ``[samples]`` at 16 kHz.
     module
@@ -186,6 +191,11 @@ def traverse(
         The sweep is ``latent_d + linspace(-span, span, n_steps) * unit_d`` at every frame, the unit being
         1 (prior standard deviations) for a variational module and the dimension's standard deviation
         over time on this utterance for a deterministic one. 2.68 covers the central 99 % of N(0, 1).
+    origin
+        ``"latent"``: sweep around the utterance's own latent (``mu`` or ``z``), every other dimension kept.
+        ``"zero"`` (the V-GIM thesis's traversal): every frame is the zero vector (the prior's mean) except
+        the swept dimension, which takes the values ``linspace(-span, span, n_steps) * unit``; the
+        utterance only sets the number of frames.
 
     Returns
     -------
@@ -193,6 +203,8 @@ def traverse(
         Audio ``[n_dims, n_steps, samples]`` and per-dimension effect and KL, ranked by effect.
     """
     _check_decoder(decoder, module)
+    if origin not in ("latent", "zero"):
+        raise ValueError(f"origin must be 'latent' or 'zero', got {origin!r}")
     if n_steps < 2:
         raise ValueError(f"n_steps must be >= 2, got {n_steps}")
     original = np.asarray(wave.detach().cpu().numpy() if isinstance(wave, Tensor) else wave, dtype=np.float32)
@@ -219,9 +231,10 @@ def traverse(
     audio = np.zeros((len(chosen), n_steps, n), dtype=np.float32)
     swept = np.zeros((len(chosen), n_steps, base.shape[0]), dtype=np.float32)
     effect = np.zeros(len(chosen))
+    centre = base if origin == "latent" else np.zeros_like(base)
     for k, d in enumerate(chosen):
-        z = np.repeat(base[None], n_steps, axis=0)
-        z[:, :, d] = base[None, :, d] + offsets[:, None] * scale[k]
+        z = np.repeat(centre[None], n_steps, axis=0)
+        z[:, :, d] = centre[None, :, d] + offsets[:, None] * scale[k]
         swept[k] = z[:, :, d]
         audio[k] = _decode(model, decoder, module, z, n)
         effect[k] = log_spectral_distance(audio[k, 0], audio[k, -1])
@@ -239,6 +252,7 @@ def traverse(
         base=base,
         original=original,
         reconstruction=reconstruction,
+        origin=origin,
     )
 
 
@@ -255,8 +269,10 @@ def _spectrogram_panel(ax: Axes, wave: np.ndarray, sample_rate: int, vmin: float
     )
 
 
-def _offset_label(variational: bool, value: float) -> str:
+def _offset_label(variational: bool, value: float, origin: str = "latent") -> str:
     unit = "" if variational else "σ"
+    if origin == "zero":
+        return f"z_d = {value:+.2f}{unit}"
     base = "μ" if variational else "z"
     return f"{base} {value:+.2f}{unit}" if value else base
 
@@ -284,7 +300,7 @@ def plot_traversal(traversal: Traversal, path: str | Path, n_dims: int = 6) -> P
             ax = axes[r, j]
             im = _spectrogram_panel(ax, tr.audio[r, j], tr.sample_rate, vmin, vmax)
             if r == 0:
-                ax.set_title(_offset_label(tr.variational, float(tr.offsets[j])), fontsize=9)
+                ax.set_title(_offset_label(tr.variational, float(tr.offsets[j]), tr.origin), fontsize=9)
             if j == 0:
                 ax.set_ylabel(f"dim {int(tr.dims[r])}\n({tr.effect_db[r]:.1f} dB{kl})\nfrequency (Hz)", fontsize=8)
             if r == rows - 1:
@@ -327,7 +343,7 @@ def write_traversal_audio(traversal: Traversal, out_dir: str | Path) -> list[Pat
 
 def interpolate(
     model: Stack,
-    decoder: Decoder,
+    decoder: AudioDecoder,
     wave_a: np.ndarray | Tensor,
     wave_b: np.ndarray | Tensor,
     module: int,

@@ -26,7 +26,9 @@ from vgim.model.geometry import conv_length, module_geometry, strided_layers
 from vgim.objective.base import Head, HeadOutput, HeadSpec, register_head
 
 __all__ = [
+    "AudioDecoder",
     "Decoder",
+    "ThesisMelLoss",
     "ReconstructionHead",
     "ReconstructionLoss",
     "ReconstructionOptions",
@@ -51,7 +53,18 @@ def module_channels(cfg: ModelConfig, module: int) -> int:
     return module_geometry(cfg)[module].channels
 
 
-class Decoder(nn.Module):
+class AudioDecoder(nn.Module):
+    """What every per-module decoder is: it decodes module ``module_index``'s ``c`` and can turn that into a
+    waveform, ``synthesize(c, length) -> [batch, 1, length]`` (what reconstructions, traversals and
+    interpolations play)."""
+
+    module_index: int
+
+    def synthesize(self, c: Tensor, length: int) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Decoder(AudioDecoder):
     """Transposed-convolution decoder of one module of a :class:`~vgim.model.Stack`.
 
     Parameters
@@ -122,6 +135,10 @@ class Decoder(nn.Module):
             h = h[..., :length] if h.shape[-1] > length else nn.functional.pad(h, (0, length - h.shape[-1]))
         return h
 
+    def synthesize(self, c: Tensor, length: int) -> Tensor:
+        """The decoded waveform ``[batch, 1, length]`` (this decoder writes waveforms directly)."""
+        return self.forward(c, length)
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Loss and metrics
@@ -174,11 +191,44 @@ class ReconstructionLoss(nn.Module):
         return loss
 
 
+class ThesisMelLoss(nn.Module):
+    """The V-GIM thesis's decoder loss: MSE between ``log10`` mel spectrograms of the reconstruction and the
+    original (``n_fft`` 4096, hop 2048, 128 mel bands, Hann window, centred frames with reflect padding,
+    power 2: torchaudio's ``MelSpectrogram`` defaults otherwise; ``log10(mel + 1e-10)``)."""
+
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 4096, hop: int = 2048, n_mels: int = 128) -> None:
+        super().__init__()
+        import librosa
+
+        self.n_fft, self.hop = n_fft, hop
+        mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, htk=True, norm=None)
+        self.mel: Tensor
+        self.window: Tensor
+        self.register_buffer("mel", torch.from_numpy(mel.astype("float32")), persistent=False)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def describe(self) -> dict[str, Any]:
+        return {"loss": "log10-mel MSE (thesis)", "n_fft": self.n_fft, "hop": self.hop, "n_mels": self.mel.shape[0]}
+
+    def log_mel(self, x: Tensor) -> Tensor:
+        a = x.reshape(-1, x.shape[-1]).float()
+        pad = self.n_fft // 2
+        a = nn.functional.pad(a[:, None], (pad, pad), mode="reflect" if a.shape[-1] > pad else "constant")[:, 0]
+        spec = torch.stft(a, self.n_fft, self.hop, window=self.window, center=False, return_complex=True)
+        return torch.log10(self.mel @ spec.abs().pow(2) + 1e-10)
+
+    def forward(self, y: Tensor, x: Tensor) -> Tensor:
+        """Loss of reconstruction ``y`` against target ``x``, both ``[batch, 1, samples]``; a scalar."""
+        return nn.functional.mse_loss(self.log_mel(y), self.log_mel(x))
+
+
 @dataclass
 class ReconstructionOptions:
-    """``hidden``: channels of the decoder's hidden layers; the loss weights of :class:`ReconstructionLoss`."""
+    """``hidden``: channels of the decoder's hidden layers; ``loss``: ``"stft"`` (:class:`ReconstructionLoss`,
+    with its weights) or ``"thesis"`` (:class:`ThesisMelLoss`, the V-GIM thesis's log10-mel MSE)."""
 
     hidden: int = 64
+    loss: str = "stft"
     wave_weight: float = 10.0
     stft_weight: float = 1.0
 
@@ -187,6 +237,8 @@ class ReconstructionOptions:
 
         if self.hidden < 1 or self.wave_weight < 0 or self.stft_weight < 0:
             raise ConfigError("objective.options: reconstruction needs hidden >= 1 and weights >= 0")
+        if self.loss not in ("stft", "thesis"):
+            raise ConfigError(f"objective.options.loss: reconstruction takes 'stft' or 'thesis', got {self.loss!r}")
 
 
 @register_head("reconstruction")
@@ -195,16 +247,22 @@ class ReconstructionHead(Head):
 
     Options = ReconstructionOptions
 
-    def __init__(self, model: ModelConfig, module: int, options: ReconstructionOptions) -> None:
+    def __init__(
+        self, model: ModelConfig, module: int, options: ReconstructionOptions, sample_rate: int = 16000
+    ) -> None:
         super().__init__()
         self.decoder = Decoder(model, module, options.hidden)
-        self.loss_fn = ReconstructionLoss(options.wave_weight, options.stft_weight)
+        self.loss_fn: ReconstructionLoss | ThesisMelLoss = (
+            ReconstructionLoss(options.wave_weight, options.stft_weight)
+            if options.loss == "stft"
+            else ThesisMelLoss(sample_rate)
+        )
 
     @classmethod
     def build(cls, cfg: ObjectiveConfig, options: ReconstructionOptions, spec: HeadSpec) -> ReconstructionHead:
         if spec.model is None:
             raise ValueError("the reconstruction head needs the encoder's ModelConfig (HeadSpec.model)")
-        return cls(spec.model, spec.module, options)
+        return cls(spec.model, spec.module, options, spec.sample_rate)
 
     def forward(self, targets: Tensor, context: Tensor, batch: Batch) -> HeadOutput:
         x = batch.audio

@@ -71,6 +71,7 @@ def build_report(
     n_examples: int = 2,
     progress: bool = True,
     seed: int = 0,
+    traversal_origin: str = "latent",
 ) -> Path:
     """Write a self-contained HTML report of a trained run and return the path of its ``index.html``.
 
@@ -104,6 +105,9 @@ def build_report(
     multi-threaded decoder training was found to be much slower on a busy 2-core CPU.
     seed
         Seeds the probes, t-SNE, the decoders and the fallback split.
+    traversal_origin
+        ``"latent"`` (sweep around the example's own latent) or ``"zero"`` (the V-GIM thesis's traversal
+        from the zero vector); see :func:`vgim.interpret.traverse`.
 
     Returns
     -------
@@ -117,6 +121,8 @@ def build_report(
         raise ValueError(f"decoder_steps must be >= 1, got {decoder_steps}")
     if n_examples < 1:
         raise ValueError(f"n_examples must be >= 1, got {n_examples}")
+    if traversal_origin not in ("latent", "zero"):
+        raise ValueError(f"traversal_origin must be 'latent' or 'zero', got {traversal_origin!r}")
     out = Path(out_dir) if out_dir is not None else run / "report"
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -129,6 +135,7 @@ def build_report(
                 out,
                 corpus,
                 decoder_steps=decoder_steps,
+                traversal_origin=traversal_origin,
                 n_examples=n_examples,
                 progress=progress,
                 seed=seed,

@@ -81,6 +81,7 @@ class ReportContext:
     seed: int
     examples: list[Example] = field(default_factory=list)
     decoders: dict[int, Any] = field(default_factory=dict)
+    traversal_origin: str = "latent"
 
     def example(self, corpus: AudioCorpus, i: int) -> Example:
         """Utterance ``i`` of ``corpus`` as an :class:`Example`, cropped to :data:`MAX_EXAMPLE_SECONDS`."""
@@ -134,6 +135,7 @@ def load_context(
     *,
     decoder_steps: int,
     n_examples: int,
+    traversal_origin: str = "latent",
     progress: bool,
     seed: int,
     say: Callable[[str], None],
@@ -172,6 +174,7 @@ def load_context(
         decoder_steps=decoder_steps,
         progress=progress,
         seed=seed,
+        traversal_origin=traversal_origin,
     )
     ctx.examples = ctx.pick_examples(n_examples)
     return ctx

@@ -35,6 +35,8 @@ def decoders_section(ctx: ReportContext, s: Section) -> None:
         ctx.decoders = load_decoders(existing)
         meta = json.loads((existing / "metrics.json").read_text())
         metrics = {int(d["module"]): d for d in meta["modules"]}
+        listening = meta.get("intelligibility")
+        kind = str(meta.get("kind", "waveform"))
         steps = int(meta["steps"])
         source = f"the run's own finished decoders ({existing}, {steps} steps)"
     else:
@@ -49,16 +51,24 @@ def decoders_section(ctx: ReportContext, s: Section) -> None:
         )
         ctx.decoders = load_decoders(res.out_dir)
         metrics = {m: dict(v) for m, v in res.metrics.items()}
+        listening = res.intelligibility
+        kind = "spectrogram"
         steps = res.step
         source = (
             f"decoders trained for this report ({steps} steps, batch 8, in {res.seconds:.0f} s; saved in "
-            "decoders/). A short budget: expect muffled, noisy audio. Train longer with "
-            "vgim.interpret.train_decoders(RUN, steps=2000) into RUN/decoders, which the report then reuses"
+            "decoders/). Train longer with `vgim decode RUN` (2000 steps) into RUN/decoders, which the report "
+            "then reuses"
         )
+    how = {
+        "spectrogram": "a convolutional decoder predicts the log-magnitude spectrogram from the module's frames "
+        "and Griffin-Lim estimates the phase",
+        "waveform": "a transposed-convolution decoder mirroring the encoder's layers writes the waveform",
+        "thesis": "a transposed-convolution decoder mirroring the encoder's layers writes the waveform, trained "
+        "on the thesis's log10-mel MSE",
+    }.get(kind, kind)
     s.body.append(
-        "<p>Each module's representation c is decoded back to a waveform by a transposed-convolution decoder "
-        "that mirrors the encoder's layers up to that module (the encoder stays frozen). Source: "
-        f"{esc(source)}.</p>"
+        f"<p>Each module's representation c is decoded back to sound ({esc(how)}); the encoder stays frozen. "
+        f"Source: {esc(source)}.</p>"
     )
     rows = [
         (
@@ -67,17 +77,47 @@ def decoders_section(ctx: ReportContext, s: Section) -> None:
             f"{v.get('mse_silence', math.nan):.2e}",
             f"{v['snr_db']:.1f}",
             f"{v['lsd_db']:.1f}",
+            f"{v.get('lsd_silence_db', math.nan):.1f}",
+            f"{v.get('log_mel_db', math.nan):.1f}",
             f"{v.get('n_files', math.nan):.0f}",
         )
         for m, v in sorted(metrics.items())
     ]
     s.body.append(
         table(
-            ["module", "waveform MSE", "MSE of silence", "SNR (dB)", "log-spectral distance (dB)", "files"],
+            [
+                "module",
+                "waveform MSE",
+                "MSE of silence",
+                "SNR (dB)",
+                "log-spectral distance (dB)",
+                "LSD of silence (dB)",
+                "log-mel distance (dB)",
+                "files",
+            ],
             rows,
-            caption="Reconstruction of held-out audio (lower MSE / LSD and higher SNR are better)",
+            caption=(
+                "Reconstruction of held-out audio (lower MSE / distances and higher SNR are better; a spectrogram "
+                "decoder's phase is estimated, so its waveform MSE and SNR stay near silence's by design)"
+            ),
         )
     )
+    if listening is not None:
+        from vgim.interpret.intelligibility import Intelligibility
+
+        tab = Intelligibility.from_dict(listening)
+        s.body.append(
+            table(
+                tab.header(),
+                tab.rows(),
+                caption=(
+                    f"Intelligibility: an MFCC linear probe fitted on the original training audio ({tab.n_train} "
+                    f"files), scored on the {tab.n_test} held-out files as decoded from each module, beside the "
+                    "original (what a perfect decoder would give), silence (chance) and, for spectrogram decoders, "
+                    "the original's own magnitudes through Griffin-Lim (what the phase estimate alone costs)"
+                ),
+            )
+        )
     examples: list[dict[str, Any]] = []
     sr = ctx.corpus.sample_rate
     for k, ex in enumerate(ctx.examples):
@@ -110,6 +150,8 @@ def decoders_section(ctx: ReportContext, s: Section) -> None:
     s.data["decoders"] = {
         "source": "reused" if existing is not None else "trained",
         "steps": steps,
+        "kind": kind,
         "metrics": {f"m{m + 1}": v for m, v in sorted(metrics.items())},
+        "intelligibility": listening,
         "examples": examples,
     }

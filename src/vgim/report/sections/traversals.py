@@ -53,18 +53,26 @@ def traversal_section(ctx: ReportContext, s: Section) -> None:
         "deviations around the posterior mean mu; deterministic modules around z, in units of that dimension's "
         "standard deviation over time on this utterance. Dimensions are ranked by effect: the log-spectral "
         "distance between the two ends of the sweep. Each sweep below plays the offsets from lowest to highest "
-        f"with {SWEEP_GAP_SECONDS:g} s of silence in between.</p>"
+        f"with {SWEEP_GAP_SECONDS:g} s of silence in between."
+        + (
+            " Here the sweeps start from the zero vector instead (the V-GIM thesis's traversal): every other "
+            "dimension is 0 at every frame, and the example only sets the length."
+            if ctx.traversal_origin == "zero"
+            else ""
+        )
+        + "</p>"
     )
     result: dict[str, Any] = {}
     gap = np.zeros(int(SWEEP_GAP_SECONDS * sr), dtype=np.float32)
     for m in sorted(ctx.decoders):
-        tr = traverse(ctx.model, ctx.decoders[m], ex.wave, m, n_steps=TRAVERSAL_STEPS)
+        tr = traverse(ctx.model, ctx.decoders[m], ex.wave, m, n_steps=TRAVERSAL_STEPS, origin=ctx.traversal_origin)
         png = plot_traversal(tr, ctx.out / f"traversal_m{m + 1}.png", n_dims=TRAVERSAL_PLOT_DIMS)
         top = min(TRAVERSAL_AUDIO_DIMS, len(tr.dims))
         folder = ctx.out / "audio" / f"traversal_m{m + 1}"
         write_traversal_audio(dataclasses.replace(tr, dims=tr.dims[:top], audio=tr.audio[:top]), folder)
         unit = "prior std" if tr.variational else "std over time"
-        kind = "variational: sweep around mu" if tr.variational else "deterministic: sweep around z"
+        around = "from the zero vector" if tr.origin == "zero" else ("around mu" if tr.variational else "around z")
+        kind = f"{'variational' if tr.variational else 'deterministic'}: sweep {around}"
         s.body.append(f"<h3>Module m{m + 1} ({kind}, offsets in {unit})</h3>")
         s.body.append(
             '<div class="players">'
