@@ -160,3 +160,35 @@ def test_thesis_traversal_starts_from_the_zero_vector() -> None:
     assert not np.allclose(tr.audio[0, 1], tr.reconstruction)
     with pytest.raises(ValueError, match="origin"):
         traverse(model, dec, wave, 0, origin="mean")
+
+
+def test_traversal_synthesizes_only_the_top_dimensions_when_asked() -> None:
+    model = _model(variational=True)
+    dec = _decoder(model, 0)
+    wave = toy_waves(1, seconds=0.5)[0]
+    full = traverse(model, dec, wave, 0, dims=[0, 2, 5, 9], n_steps=3)
+    top = traverse(model, dec, wave, 0, dims=[0, 2, 5, 9], n_steps=3, audio_dims=2)
+    np.testing.assert_array_equal(top.dims, full.dims)  # the ranking needs no audio of the rest
+    np.testing.assert_allclose(top.effect_db, full.effect_db)
+    assert top.audio.shape == (2, 3, wave.shape[0])
+    np.testing.assert_allclose(top.audio, full.audio[:2], atol=1e-6)
+    with pytest.raises(ValueError, match="audio_dims"):
+        traverse(model, dec, wave, 0, audio_dims=0)
+
+
+def test_spectrogram_decoder_power_needs_no_synthesis_and_matches_its_audio() -> None:
+    from vgim.interpret.spectra import log_spectrogram
+    from vgim.objective.spectrogram import SpectrogramDecoder, SpectrogramOptions
+
+    model = _model(variational=False)
+    torch.manual_seed(2)
+    dec = SpectrogramDecoder(16, model.frames[0], 0, SpectrogramOptions(hidden=8, blocks=1), 16000).eval()
+    wave = toy_waves(1, seconds=0.5)[0]
+    with torch.no_grad():
+        c = model(torch.from_numpy(wave).view(1, 1, -1), sample=False)[0].c
+    predicted = dec.power_db(c, wave.shape[0])[0]
+    heard = log_spectrogram(dec.synthesize(c, wave.shape[0])[0, 0].numpy())
+    assert predicted.shape == heard.shape
+    # Griffin-Lim cannot make every magnitude exact, but the sound has the predicted spectrum on average
+    loud = predicted > predicted.max() - 40
+    assert abs(float(np.mean(predicted[loud] - heard[loud]))) < 3.0

@@ -5,15 +5,17 @@
 # prints the comparison table from those files.
 #   DEMO=runs/demo bash tools/decoder_study.sh               # after `bash run.sh demo`
 #   KINDS="spectrogram" THESIS=runs/thesis-improved bash tools/decoder_study.sh
+#   RUNS=vgim-small KINDS="waveform thesis" bash tools/decoder_study.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO=${DEMO:-runs/demo}
 OUT=${OUT:-runs/decoders}
 KINDS=${KINDS:-spectrogram waveform thesis}
 STEPS=${STEPS:-2000}
+RUNS=${RUNS:-vgim-small gim-small}
 VGIM=${VGIM:-.venv/bin/vgim}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-for run in vgim-small gim-small; do
+for run in $RUNS; do
   for kind in $KINDS; do
     [ -d "$DEMO/$run" ] || { echo "no $DEMO/$run: run the demo first (bash run.sh demo)" >&2; exit 1; }
     echo "== $run, $kind decoder"

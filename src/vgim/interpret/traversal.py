@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from vgim.interpret.decoding import as_batch
-from vgim.interpret.spectra import LSD_HOP, LSD_N_FFT, log_spectral_distance, log_spectrogram, time_axis_extent
+from vgim.interpret.spectra import LSD_HOP, LSD_N_FFT, log_spectrogram, time_axis_extent
 from vgim.model.stack import GIMModule, Stack
 from vgim.objective.reconstruction import AudioDecoder
 
@@ -81,9 +81,11 @@ class Traversal:
         The swept dimension's values at every frame: ``base[:, d] + offsets[j] * scale``; shape
         ``[n_dims, n_steps, frames]``.
     audio
-        The decoded waveforms; shape ``[n_dims, n_steps, samples]``.
+        The decoded waveforms of the first ``n_audio`` ranked dimensions (all, unless :func:`traverse` was
+        given ``audio_dims``); shape ``[n_audio, n_steps, samples]``.
     effect_db
-        Log-spectral distance (dB) between the decodings at the two ends of the sweep; ``[n_dims]``.
+        Log-spectral distance (dB) between the decodings at the two ends of the sweep (their power
+        spectrograms, :meth:`~vgim.objective.reconstruction.AudioDecoder.power_db`); ``[n_dims]``.
     kl
         ``0.5 * mean_t(mu^2 + sigma^2 - log sigma^2 - 1)`` per dimension on this utterance (nats per
         frame; NaN for a deterministic module); ``[n_dims]``.
@@ -146,14 +148,22 @@ def _finish(block: GIMModule, z: Tensor) -> Tensor:
 
 
 @torch.no_grad()
+def _context(model: Stack, decoder: AudioDecoder, module: int, z: np.ndarray) -> Tensor:
+    """Module ``module``'s ``c`` from latents ``z`` (``[batch, frames, channels]``), on the decoder's device."""
+    zt = torch.as_tensor(z, dtype=torch.float32, device=_device(model))
+    return _finish(model.block(module), zt).to(next(decoder.parameters()).device)
+
+
+@torch.no_grad()
 def _decode(model: Stack, decoder: AudioDecoder, module: int, z: np.ndarray, n_samples: int) -> np.ndarray:
     """Decode latents ``z`` (``[batch, frames, channels]``) of module ``module``; ``[batch, samples]``."""
-    block = model.block(module)
-    zt = torch.as_tensor(z, dtype=torch.float32, device=_device(model))
-    c = _finish(block, zt)
-    dec_device = next(decoder.parameters()).device
-    y = decoder.synthesize(c.to(dec_device), n_samples)
+    y = decoder.synthesize(_context(model, decoder, module, z), n_samples)
     return np.asarray(y[:, 0].float().cpu().numpy())
+
+
+def _spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`~vgim.interpret.spectra.log_spectral_distance` of two dB power spectrograms ``[bins, frames]``."""
+    return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=0))))
 
 
 def _check_decoder(decoder: AudioDecoder, module: int) -> None:
@@ -170,6 +180,7 @@ def traverse(
     n_steps: int = 7,
     span: float = SPAN_99,
     origin: str = "latent",
+    audio_dims: int | None = None,
 ) -> Traversal:
     """Sweep each chosen latent dimension of module ``module`` on one utterance and decode the result.
 
@@ -196,6 +207,10 @@ def traverse(
         ``"zero"`` (the V-GIM thesis's traversal): every frame is the zero vector (the prior's mean) except
         the swept dimension, which takes the values ``linspace(-span, span, n_steps) * unit``; the
         utterance only sets the number of frames.
+    audio_dims
+        Decode the whole sweep to audio only for this many top-ranked dimensions (``None``: all). Ranking
+        needs only the two ends of each sweep, as spectrograms, which a spectrogram decoder predicts without
+        synthesis, so a wide latent is ranked quickly and only what is shown or played is synthesized.
 
     Returns
     -------
@@ -226,19 +241,24 @@ def traverse(
         scale = np.maximum(base[:, chosen].std(axis=0), 1e-8).astype(np.float32)
         kl = np.full(len(chosen), np.nan)
 
+    if audio_dims is not None and audio_dims < 1:
+        raise ValueError(f"audio_dims must be >= 1 or None, got {audio_dims}")
     n = lat.n_samples
     reconstruction = _decode(model, decoder, module, base[None], n)[0]
-    audio = np.zeros((len(chosen), n_steps, n), dtype=np.float32)
     swept = np.zeros((len(chosen), n_steps, base.shape[0]), dtype=np.float32)
     effect = np.zeros(len(chosen))
     centre = base if origin == "latent" else np.zeros_like(base)
+    sweeps: list[np.ndarray] = []
     for k, d in enumerate(chosen):
         z = np.repeat(centre[None], n_steps, axis=0)
         z[:, :, d] = centre[None, :, d] + offsets[:, None] * scale[k]
         swept[k] = z[:, :, d]
-        audio[k] = _decode(model, decoder, module, z, n)
-        effect[k] = log_spectral_distance(audio[k, 0], audio[k, -1])
+        sweeps.append(z)
+        ends = decoder.power_db(_context(model, decoder, module, z[[0, -1]]), n)
+        effect[k] = _spectral_distance(ends[0], ends[1])
     order = np.argsort(-effect, kind="stable")
+    n_audio = len(chosen) if audio_dims is None else min(audio_dims, len(chosen))
+    audio = np.stack([_decode(model, decoder, module, sweeps[k], n) for k in order[:n_audio]])
     return Traversal(
         module=module,
         variational=variational,
@@ -246,7 +266,7 @@ def traverse(
         offsets=offsets,
         scale=scale[order],
         swept=swept[order],
-        audio=audio[order],
+        audio=audio,
         effect_db=effect[order],
         kl=np.asarray(kl, dtype=np.float64)[order],
         base=base,
@@ -278,7 +298,8 @@ def _offset_label(variational: bool, value: float, origin: str = "latent") -> st
 
 
 def plot_traversal(traversal: Traversal, path: str | Path, n_dims: int = 6) -> Path:
-    """Grid of log spectrograms: rows = the ``n_dims`` highest-ranked dimensions, columns = sweep values.
+    """Grid of log spectrograms: rows = the ``n_dims`` highest-ranked dimensions (at most those with audio),
+    columns = sweep values.
 
     Each row is labelled with the dimension, its effect (dB) and its KL; columns with the offset; axes in
     seconds and Hz, one colour bar in dB. Returns ``path`` (a PNG).
@@ -286,7 +307,7 @@ def plot_traversal(traversal: Traversal, path: str | Path, n_dims: int = 6) -> P
     from matplotlib.figure import Figure
 
     tr = traversal
-    rows = min(n_dims, len(tr.dims))
+    rows = min(n_dims, len(tr.audio))
     cols = len(tr.offsets)
     ref = log_spectrogram(tr.original)
     vmax = float(ref.max())
@@ -333,7 +354,7 @@ def write_traversal_audio(traversal: Traversal, out_dir: str | Path) -> list[Pat
     paths = [out / "original.wav", out / "reconstruction.wav"]
     write_audio(paths[0], tr.original, tr.sample_rate)
     write_audio(paths[1], tr.reconstruction, tr.sample_rate)
-    for k, d in enumerate(tr.dims):
+    for k, d in enumerate(tr.dims[: len(tr.audio)]):
         for j, value in enumerate(tr.offsets):
             path = out / f"m{tr.module + 1}_dim{int(d):03d}_step{j}_{float(value):+.2f}.wav"
             write_audio(path, tr.audio[k, j], tr.sample_rate)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -62,6 +63,16 @@ class AudioDecoder(nn.Module):
 
     def synthesize(self, c: Tensor, length: int) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def power_db(self, c: Tensor, length: int) -> np.ndarray:
+        """The decoded sound's power spectrogram in dB, ``[batch, bins, frames]`` on the STFT of
+        :func:`vgim.interpret.spectra.log_spectrogram` (what the log-spectral distance compares). This
+        default synthesizes the waveform; a decoder that predicts that spectrogram can skip the synthesis."""
+        from vgim.interpret.spectra import log_spectrogram
+
+        with torch.no_grad():
+            waves = self.synthesize(c, length)[:, 0].float().cpu().numpy()
+        return np.stack([log_spectrogram(w) for w in waves])
 
 
 class Decoder(AudioDecoder):

@@ -137,6 +137,17 @@ class SpectrogramDecoder(AudioDecoder):
         ]
         return torch.from_numpy(np.stack(waves).astype(np.float32)).unsqueeze(1).to(c.device)
 
+    @torch.no_grad()
+    def power_db(self, c: Tensor, length: int) -> np.ndarray:
+        """The predicted power spectrogram in dB (no synthesis) when this decoder predicts the STFT of the
+        log-spectral distance (the default ``n_fft`` and ``hop``); otherwise the synthesized sound's."""
+        from vgim.interpret.spectra import LSD_EPS, LSD_HOP, LSD_N_FFT
+
+        if (self.options.n_fft, self.options.hop) != (LSD_N_FFT, LSD_HOP):
+            return super().power_db(c, length)
+        mag = (self.forward(c, length).exp() - MAG_FLOOR).clamp(min=0.0).double()
+        return np.asarray((10.0 * torch.log10(mag**2 + LSD_EPS)).cpu().numpy())
+
 
 @register_head("spectrogram")
 class SpectrogramHead(Head):

@@ -65,7 +65,15 @@ def traversal_section(ctx: ReportContext, s: Section) -> None:
     result: dict[str, Any] = {}
     gap = np.zeros(int(SWEEP_GAP_SECONDS * sr), dtype=np.float32)
     for m in sorted(ctx.decoders):
-        tr = traverse(ctx.model, ctx.decoders[m], ex.wave, m, n_steps=TRAVERSAL_STEPS, origin=ctx.traversal_origin)
+        tr = traverse(
+            ctx.model,
+            ctx.decoders[m],
+            ex.wave,
+            m,
+            n_steps=TRAVERSAL_STEPS,
+            origin=ctx.traversal_origin,
+            audio_dims=max(TRAVERSAL_PLOT_DIMS, TRAVERSAL_AUDIO_DIMS),
+        )
         png = plot_traversal(tr, ctx.out / f"traversal_m{m + 1}.png", n_dims=TRAVERSAL_PLOT_DIMS)
         top = min(TRAVERSAL_AUDIO_DIMS, len(tr.dims))
         folder = ctx.out / "audio" / f"traversal_m{m + 1}"
