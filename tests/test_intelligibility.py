@@ -112,3 +112,14 @@ def test_spectrogram_decoders_beat_silence_by_a_clear_margin(speaker_run: Path, 
         assert s["log_mel_db"] < table.distance["silence"]["log_mel_db"] / 3, (s, table.distance)
     assert table.accuracy["decoded m1"]["speaker"] == 1.0 > table.accuracy["silence"]["speaker"], table.markdown()
     assert table.accuracy["Griffin-Lim of the original"]["speaker"] == 1.0
+
+
+def test_active_frame_lsd_leaves_out_digital_silence() -> None:
+    from vgim.interpret.spectra import log_spectral_distance
+
+    w = toy_waves(1)[0].copy()
+    w[8000:] = 0.0  # the second half is digital silence
+    hiss = w + 1e-4 * np.random.default_rng(0).standard_normal(w.shape).astype(np.float32) * (np.arange(16000) >= 8000)
+    assert log_spectral_distance(w, hiss) > 15  # the hiss is ~40 dB "wrong" in every silent frame
+    assert log_spectral_distance(w, hiss, active_db=60.0) < 1.0
+    assert reconstruction_scores([w], [hiss])["lsd_active_db"] < 1.0

@@ -17,8 +17,10 @@ def score(listen: dict, row: str, task: str) -> str:
 
 
 def main(paths: list[str]) -> None:
-    print("| run | decoder | module | syllable (% of original) | speaker (% of original) | LSD (dB) | log-mel (dB) |")
-    print("|---|---|---|---:|---:|---:|---:|")
+    print(
+        "| run | decoder | module | syllable (% of original) | speaker (% of original) | LSD (dB) | LSD, active frames (dB) | log-mel (dB) |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|")
     for p in paths:
         meta = json.loads(Path(p).read_text())
         listen = meta.get("intelligibility") or {"accuracy": {}, "tasks": []}
@@ -34,7 +36,8 @@ def main(paths: list[str]) -> None:
                 score(listen, row, "syllable"),
                 score(listen, row, "speaker"),
             ]
-            cells += [f"{e['lsd_db']:.1f}", f"{e.get('log_mel_db', float('nan')):.1f}"]
+            cells += [f"{e['lsd_db']:.1f}", f"{e.get('lsd_active_db', float('nan')):.1f}"]
+            cells += [f"{e.get('log_mel_db', float('nan')):.1f}"]
             print("| " + " | ".join(cells) + " |")
         if acc:
             ref = "Griffin-Lim of the original"
@@ -42,7 +45,7 @@ def main(paths: list[str]) -> None:
                 if row in acc:
                     d = listen["distance"][row]
                     cells = [run, "(reference)", row, score(listen, row, "syllable"), score(listen, row, "speaker")]
-                    print("| " + " | ".join(cells + [f"{d['lsd_db']:.1f}", f"{d['log_mel_db']:.1f}"]) + " |")
+                    print("| " + " | ".join(cells + [f"{d['lsd_db']:.1f}", "", f"{d['log_mel_db']:.1f}"]) + " |")
 
 
 if __name__ == "__main__":

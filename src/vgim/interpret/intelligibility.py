@@ -20,7 +20,11 @@ import numpy as np
 from vgim.data.corpus import AudioCorpus
 from vgim.interpret.spectra import log_mel_distance, log_spectral_distance
 
+#: Frames within this many dB of a file's loudest count as active (``lsd_active_db``).
+ACTIVE_DB = 60.0
+
 __all__ = [
+    "ACTIVE_DB",
     "Intelligibility",
     "griffin_lim_reference",
     "intelligibility",
@@ -30,11 +34,13 @@ __all__ = [
 
 def reconstruction_scores(waves: Sequence[np.ndarray], recs: Sequence[np.ndarray]) -> dict[str, float]:
     """Mean over files of the waveform MSE, SNR (dB), log-spectral distance (dB) and log-mel distance (dB)
-    of ``recs`` against ``waves``; ``mse_silence`` (the mean power: the MSE of an all-zero output) and
-    ``lsd_silence_db`` are the references, ``n_files`` the count."""
+    of ``recs`` against ``waves``; ``lsd_active_db`` is the log-spectral distance over the frames within
+    60 dB of each file's loudest (no digital silence); ``mse_silence`` (the mean power: the MSE of an
+    all-zero output) and ``lsd_silence_db`` are the references, ``n_files`` the count."""
     if len(waves) != len(recs):
         raise ValueError(f"{len(waves)} waves but {len(recs)} reconstructions")
-    sums = {"mse": 0.0, "snr_db": 0.0, "lsd_db": 0.0, "log_mel_db": 0.0, "mse_silence": 0.0, "lsd_silence_db": 0.0}
+    keys = ("mse", "snr_db", "lsd_db", "lsd_active_db", "log_mel_db", "mse_silence", "lsd_silence_db")
+    sums = dict.fromkeys(keys, 0.0)
     for wave, y in zip(waves, recs, strict=True):
         w = np.asarray(wave, dtype=np.float64)
         p = float(np.mean(w**2))
@@ -42,6 +48,7 @@ def reconstruction_scores(waves: Sequence[np.ndarray], recs: Sequence[np.ndarray
         sums["mse"] += mse
         sums["snr_db"] += float(10.0 * np.log10((p + 1e-12) / (mse + 1e-12)))
         sums["lsd_db"] += log_spectral_distance(wave, y)
+        sums["lsd_active_db"] += log_spectral_distance(wave, y, active_db=ACTIVE_DB)
         sums["log_mel_db"] += log_mel_distance(wave, y)
         sums["mse_silence"] += p
         sums["lsd_silence_db"] += log_spectral_distance(wave, np.zeros_like(wave))

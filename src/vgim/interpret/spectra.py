@@ -49,16 +49,27 @@ def power_spectrogram(wave: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_H
 
 
 def log_spectral_distance(
-    reference: np.ndarray, estimate: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP, eps: float = LSD_EPS
+    reference: np.ndarray,
+    estimate: np.ndarray,
+    n_fft: int = LSD_N_FFT,
+    hop: int = LSD_HOP,
+    eps: float = LSD_EPS,
+    active_db: float | None = None,
 ) -> float:
     """Log-spectral distance in dB between two waveforms of the same length (``[samples]``).
 
-    ``sqrt(mean_f (10 log10 |X|^2 - 10 log10 |Y|^2)^2)`` per STFT frame, averaged over frames.
+    ``sqrt(mean_f (10 log10 |X|^2 - 10 log10 |Y|^2)^2)`` per STFT frame, averaged over frames. With
+    ``active_db``, only over the frames whose loudest bin in ``reference`` is within ``active_db`` dB of the
+    file's loudest bin (so digital silence, where any output is tens of dB "wrong", is left out).
     """
     if reference.shape != estimate.shape:
         raise ValueError(f"waveforms differ in shape: {reference.shape} vs {estimate.shape}")
     a, b = log_spectrogram(reference, n_fft, hop, eps), log_spectrogram(estimate, n_fft, hop, eps)
-    return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=0))))
+    per_frame = np.sqrt(np.mean((a - b) ** 2, axis=0))
+    if active_db is not None:
+        peak = a.max(axis=0)
+        per_frame = per_frame[peak >= peak.max() - active_db]
+    return float(np.mean(per_frame))
 
 
 #: Mel bands of the log-mel distance.
