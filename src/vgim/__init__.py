@@ -2,7 +2,7 @@
 
 >>> import vgim
 >>> model = vgim.load("runs/demo/vgim-small")          # a run directory, an export folder or a .pt file
->>> features = model.extract_features(wave, 16000)      # one [time, channels] tensor per module
+>>> features = model.extract_features(wave, sample_rate)  # resampled to 16 kHz; one [time, channels] tensor per module
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from vgim.frames import SAMPLE_RATE
 from vgim.typed import ConfigError, from_dict
 
 LayerKind = Literal["conv", "gabor", "maxpool", "gru"]
@@ -146,7 +147,7 @@ class DataConfig:
     manifest: str = ""
     label_pattern: str = ""
     split: str = "train"
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     crop_samples: int = 20480
     pad_short: bool = False  # zero-pad files shorter than a crop instead of skipping them
     speaker_key: str = "speaker"
