@@ -242,8 +242,8 @@ BAD_OVERRIDES = [
     ("data.crop_samples=0", "data.crop_samples must be >= 1"),
     ("data.crop_samples=-5", "data.crop_samples must be >= 1"),
     ("data.crop_samples=100", "data.crop_samples=100 gives module 1"),
-    ("data.sample_rate=0", "data.sample_rate must be between"),
-    ("data.sample_rate=1", "data.sample_rate must be between"),
+    ("data.sample_rate=0", "data.sample_rate = 0: vgim models run at 16000 Hz"),
+    ("data.sample_rate=8000", "leave data.sample_rate at 16000"),
     ("objective.n_negatives=100000", "objective.n_negatives=100000 is more than the"),
     ("objective.n_predictions=1000", "too few to predict objective.n_predictions=1000"),
     ("data.min_rms=-1", "data.min_rms must be >= 0"),
@@ -275,6 +275,21 @@ def test_n_negatives_is_checked_against_its_strategy_pool(negatives: str) -> Non
     assert ok.objective.n_negatives == pool
     with pytest.raises(ConfigError, match=f"n_negatives={pool + 1} is more than the {pool} frames"):
         load_config("gim-small", [f"objective.negatives={negatives}", f"objective.n_negatives={pool + 1}"])
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100])
+def test_data_sample_rate_other_than_the_models_is_refused(rate: int) -> None:
+    # every model runs at SAMPLE_RATE and every loader resamples to it: another data.sample_rate would only
+    # make the training crops and the seconds in the logs disagree with what the model sees
+    from vgim.frames import SAMPLE_RATE
+
+    with pytest.raises(ConfigError, match=f"data.sample_rate = {rate}: vgim models run at {SAMPLE_RATE} Hz"):
+        load_config("gim-small", [f"data.sample_rate={rate}"])
+    saved = load_config("gim-small").to_dict()
+    saved["data"]["sample_rate"] = rate
+    with pytest.raises(ConfigError, match="data.sample_rate"):  # a saved config is checked the same way
+        config_from_dict(saved)
+    assert load_config("gim-small", [f"data.sample_rate={SAMPLE_RATE}"]).data.sample_rate == SAMPLE_RATE
 
 
 def test_preset_inheriting_itself_is_refused(tmp_path: Path) -> None:

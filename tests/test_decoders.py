@@ -189,6 +189,38 @@ def test_interrupted_decoder_training_resumes_to_the_same_weights(kind: str, tin
         run(tmp_path / "part", hidden=4)
 
 
+def test_a_decoder_run_keeps_no_copy_of_the_frozen_encoder(tiny_run: Path, tmp_path: Path) -> None:
+    import vgim
+    from vgim.interpret.decoders import decoder_config
+    from vgim.train.checkpoint import FROZEN_ENCODER, encoder_fingerprint
+
+    out = tmp_path / "dec"
+    train_decoders(
+        tiny_run, corpus=toy_corpus(), kind="waveform", steps=4, batch_size=2, hidden=8, out_dir=out, progress=False,
+        n_examples=0, listen=False,
+    )  # fmt: skip
+    encoder = vgim.load(tiny_run).state_dict()
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert "model" not in state and state[FROZEN_ENCODER] == encoder_fingerprint(encoder)
+    assert not (out / "export").exists()  # the encoder is tiny_run's own export, unchanged
+    assert (out / DECODER_FILE).is_file() and (out / "metrics.json").is_file()
+    with pytest.raises(ValueError, match="keeps only its heads, not the encoder"):
+        vgim.load(out)
+
+    # a resume is refused when the encoder is not the one the decoders started from
+    run_cfg = vgim.load(tiny_run).config
+    assert run_cfg is not None
+    cfg = decoder_config(run_cfg, kind="waveform", steps=4, batch_size=2, hidden=8)
+    part = tmp_path / "part"
+    batches = CropBatches(toy_waves(), cfg.data.crop_samples, 2, seed=0)
+    train(cfg, part, batches=batches, progress=False, init_model=encoder, stop_after=2)
+    other = {k: v + 0.01 if v.is_floating_point() else v for k, v in encoder.items()}
+    for given in (other, None):
+        with pytest.raises(ValueError, match="trained on another encoder"):
+            train(cfg, part, batches=batches, resume=True, progress=False, init_model=given)
+    assert train(cfg, part, batches=batches, resume=True, progress=False, init_model=encoder).step == 4
+
+
 @pytest.mark.parametrize("kind", sorted(DECODER_KINDS))
 def test_load_decoders_and_reconstruct_any_length(kind: str, tiny_run: Path, tmp_path: Path) -> None:
     import vgim

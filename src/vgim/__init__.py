@@ -2,7 +2,7 @@
 
 >>> import vgim
 >>> model = vgim.load("runs/demo/vgim-small")          # a run directory, an export folder or a .pt file
->>> features = model.extract_features(wave, 16000)      # one [time, channels] tensor per module
+>>> features = model.extract_features(wave, sample_rate)  # resampled to 16 kHz; one [time, channels] tensor per module
 """
 
 from __future__ import annotations
@@ -74,6 +74,11 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Stack:
         return _build(*_load_export(p), p, dev)
     if p.is_file():
         state = load_checkpoint(p)
+        if "model" not in state:
+            raise ValueError(
+                f"{p}: a train.mode = 'frozen' checkpoint (decoders) keeps only its heads, not the encoder it was "
+                "trained on; load that run instead"
+            )
         return _build(config_from_dict(state["config"]), state["model"], p, dev)
     raise FileNotFoundError(
         f"{path}: not a vgim run directory, export folder or checkpoint "

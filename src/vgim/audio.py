@@ -17,6 +17,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from vgim.frames import SAMPLE_RATE
+
 if TYPE_CHECKING:
     pass
 
@@ -144,7 +146,7 @@ def peak_gain(peak: float) -> float:
 
 
 def read_audio(
-    path: str | Path, sample_rate: int = 16000, *, rescaled: list[tuple[str, float]] | None = None
+    path: str | Path, sample_rate: int = SAMPLE_RATE, *, rescaled: list[tuple[str, float]] | None = None
 ) -> np.ndarray:
     """Read an audio file as float32 mono at ``sample_rate``.
 
@@ -312,7 +314,7 @@ def random_crop(wave: np.ndarray, length: int, rng: np.random.Generator) -> np.n
     return out
 
 
-def write_audio(path: str | Path, wave: np.ndarray, sample_rate: int = 16000) -> None:
+def write_audio(path: str | Path, wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write a mono waveform as 16-bit PCM, creating parent folders.
 
     Parameters

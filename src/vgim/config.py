@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from vgim.frames import SAMPLE_RATE
 from vgim.typed import ConfigError, from_dict
 
 LayerKind = Literal["conv", "gabor", "maxpool", "gru"]
@@ -146,7 +147,7 @@ class DataConfig:
     manifest: str = ""
     label_pattern: str = ""
     split: str = "train"
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE  # the models' rate; any other value is refused (see validate)
     crop_samples: int = 20480
     pad_short: bool = False  # zero-pad files shorter than a crop instead of skipping them
     speaker_key: str = "speaker"
@@ -176,7 +177,8 @@ class Config:
         Path(path).write_text(self.to_json() + "\n")
 
 
-#: The sample rates (Hz) vgim accepts, for ``data.sample_rate`` and for the header of every audio file.
+#: The sample rates (Hz) vgim accepts in the header of an audio file and as a loader's target rate
+#: (``data.sample_rate`` itself must be :data:`~vgim.frames.SAMPLE_RATE`, see :func:`validate`).
 MIN_SAMPLE_RATE = 1000
 MAX_SAMPLE_RATE = 768000
 
@@ -384,9 +386,10 @@ def validate(cfg: Config) -> None:
     if cfg.data.workers < 0:
         raise ConfigError(f"data.workers must be >= 0, got {cfg.data.workers}")
     d = cfg.data
-    if not MIN_SAMPLE_RATE <= d.sample_rate <= MAX_SAMPLE_RATE:
+    if d.sample_rate != SAMPLE_RATE:
         raise ConfigError(
-            f"data.sample_rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got {d.sample_rate}"
+            f"data.sample_rate = {d.sample_rate}: vgim models run at {SAMPLE_RATE} Hz and every loader resamples "
+            f"audio to it; leave data.sample_rate at {SAMPLE_RATE}"
         )
     if d.crop_samples < 1:
         raise ConfigError(f"data.crop_samples must be >= 1 (samples per training crop), got {d.crop_samples}")

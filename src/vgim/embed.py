@@ -12,6 +12,7 @@ import numpy as np
 
 import vgim
 from vgim.audio import AudioError, read_audio
+from vgim.frames import SAMPLE_RATE
 
 __all__ = ["EmbedResult", "embed_files"]
 
@@ -46,8 +47,8 @@ def embed_files(
     skipped: list[tuple[str, str]] = []
     for path in tqdm(list(files), desc="embed", unit="file", disable=len(files) < 2):
         try:
-            wave = read_audio(path, 16000)
-            feats = model.extract_features(wave, 16000, chunk_frames=chunk_frames)
+            wave = read_audio(path, SAMPLE_RATE)
+            feats = model.extract_features(wave, SAMPLE_RATE, chunk_frames=chunk_frames)
         except (AudioError, ValueError) as err:
             reason = err.reason if isinstance(err, AudioError) else str(err)
             log.warning("skipping %s: %s", path, reason)

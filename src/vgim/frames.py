@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FrameInfo"]
+__all__ = ["SAMPLE_RATE", "FrameInfo"]
+
+#: The sample rate (Hz) every vgim model runs at; audio is resampled to it on loading.
+SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import torch
 
 from vgim.bench.machine import sync
 from vgim.config import Config, load_config
+from vgim.frames import SAMPLE_RATE
 from vgim.model.stack import Stack
 
 __all__ = ["measure_features", "measure_matmul"]
@@ -29,7 +30,7 @@ def measure_features(
     torch.manual_seed(0)
     dev = resolve_device(device)
     stack = Stack(model_cfg).to(dev).eval()
-    wave = (0.1 * np.random.default_rng(0).standard_normal(int(seconds * 16000))).astype(np.float32)
+    wave = (0.1 * np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
     stack.extract_features(wave)  # warm-up
     sync(dev)
     t0 = time.perf_counter()

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from vgim.audio import check_audio, read_audio
 from vgim.data.listing import SEGMENT_RATE, CorpusEntry, corpus_entries
+from vgim.frames import SAMPLE_RATE
 
 __all__ = [
     "PROGRESS_MIN_FILES",
@@ -218,7 +219,7 @@ def load_corpus(
     manifest: str = "",
     label_pattern: str = "",
     split: str = "",
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     min_samples: int = 0,
     min_rms: float = 1e-4,
     progress: bool = True,

@@ -38,6 +38,7 @@ from vgim.data.corpus import (
     file_loader,
     map_ordered,
 )
+from vgim.frames import SAMPLE_RATE
 
 __all__ = [
     "DEFAULT_SUBSET",
@@ -273,7 +274,7 @@ def load_librispeech(
     utterances: Sequence[str] | None = None,
     max_utterances: int | None = None,
     progress: bool = True,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     min_samples: int = 0,
     min_rms: float = 1e-4,
     workers: int = 0,

@@ -14,6 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from vgim.data.librispeech import DEFAULT_SUBSET, PHONE_FRAME_HOP
+from vgim.frames import SAMPLE_RATE
 
 __all__ = ["LibriSpeechFixture", "make_librispeech_fixture"]
 
@@ -58,12 +59,12 @@ def _phone_segment(
     kind: str, lo: float, hi: float, f0: float, shift: float, n: int, start: int, rng: np.random.Generator
 ) -> np.ndarray:
     """``n`` samples of one synthetic phone for a speaker with pitch ``f0`` and formant scale ``shift``."""
-    t = (start + np.arange(n)) / 16000.0
+    t = (start + np.arange(n)) / SAMPLE_RATE
     if kind == "silence":
         return 0.003 * rng.standard_normal(n)
     if kind == "fricative":
         spec = np.fft.rfft(rng.standard_normal(n))
-        freqs = np.fft.rfftfreq(n, 1 / 16000.0)
+        freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
         spec[(freqs < lo * shift) | (freqs > min(hi * shift, 7900.0))] = 0.0
         noise = np.fft.irfft(spec, n)
         return 0.15 * noise / (np.std(noise) + 1e-12)
@@ -138,7 +139,7 @@ def make_librispeech_fixture(
         for k in range(utterances_per_speaker):
             chapter = str(1000 + 10 * s + k % 2)
             uid = f"{speaker}-{chapter}-{k:04d}"
-            n_samples = int(round(seconds * 16000)) + int(rng.integers(0, hop))
+            n_samples = int(round(seconds * SAMPLE_RATE)) + int(rng.integers(0, hop))
             n_label_frames = n_samples // hop
             frame_labels = np.zeros(n_label_frames, dtype=np.int64)
             wave = np.zeros(n_samples, dtype=np.float64)
@@ -157,7 +158,9 @@ def make_librispeech_fixture(
                 frame += length
             path = base / speaker / chapter / f"{uid}.flac"
             path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(str(path), np.clip(wave, -1.0, 1.0).astype(np.float32), 16000, format="FLAC", subtype="PCM_16")
+            sf.write(
+                str(path), np.clip(wave, -1.0, 1.0).astype(np.float32), SAMPLE_RATE, format="FLAC", subtype="PCM_16"
+            )
             words = [_FIXTURE_WORDS[int(i)] for i in rng.integers(0, len(_FIXTURE_WORDS), size=3)]
             transcripts.setdefault(chapter, []).append(f"{uid} {' '.join(words)}")
             align_lines.append(uid + " " + " ".join(str(int(v)) for v in frame_labels))

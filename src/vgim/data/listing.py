@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgim.audio import AUDIO_EXTENSIONS, AudioError, check_path, find_audio_files
+from vgim.frames import SAMPLE_RATE
 
 __all__ = ["SEGMENT_RATE", "CorpusEntry", "corpus_entries"]
 
 log = logging.getLogger("vgim")
 
-#: Sample rate (Hz) of the ``segments`` column in manifests.
-SEGMENT_RATE = 16000
+#: Sample rate (Hz) of the ``segments`` column in manifests: the models' rate, :data:`vgim.frames.SAMPLE_RATE`.
+SEGMENT_RATE = SAMPLE_RATE
 
 _RESERVED_COLUMNS = ("path", "split", "segments")
 

@@ -8,7 +8,7 @@ runs either source in ``DataLoader`` worker processes, so the next batches are b
 augmented while the model trains on the current one.
 
 A crop of a file at another rate than 16 kHz is placed on the file's 16 kHz time line (its length is
-``ceil(frames * 16000 / rate)``, the length :func:`vgim.audio.read_audio` would give), and the native
+``ceil(frames * SAMPLE_RATE / rate)``, the length :func:`vgim.audio.read_audio` would give), and the native
 samples under it, plus enough context for the resampling filter, are read and resampled with
 :func:`vgim.audio.resample`. The read starts on the resampler's period (an input sample that falls exactly
 on an output sample), so every output sample is computed from the same input samples with the same filter
@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from vgim.audio import AudioError, check_path, check_rate, peak_gain, resample
 from vgim.data.batches import Batch, StepBatches, step_rng
 from vgim.data.corpus import PROGRESS_MIN_FILES, CorpusEntry, corpus_entries, skip_summary
+from vgim.frames import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from vgim.config import Config
@@ -131,7 +132,7 @@ def scan_files(
     manifest: str = "",
     label_pattern: str = "",
     split: str = "",
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     min_samples: int = 0,
     progress: bool = True,
     workers: int = 0,
@@ -223,7 +224,7 @@ class StreamingBatches(Dataset[Batch]):
         seed: int = 0,
         speakers: Sequence[str] | None = None,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-        sample_rate: int = 16000,
+        sample_rate: int = SAMPLE_RATE,
         rank: int = 0,
     ) -> None:
         if not files:

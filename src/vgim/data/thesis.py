@@ -28,6 +28,7 @@ import numpy as np
 from vgim.audio import find_audio_files
 from vgim.data.corpus import AudioCorpus, Utterance
 from vgim.data.segment import SYLLABLE_PATTERN, SegmentParams, read_words, word_labels
+from vgim.frames import SAMPLE_RATE
 
 __all__ = [
     "THESIS_CORPUS",
@@ -203,7 +204,7 @@ def load_thesis_corpus(
     root: str | Path | None = None,
     *,
     split: str | None = None,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     length: int | None = None,
     segment: bool = True,
     params: SegmentParams | None = None,

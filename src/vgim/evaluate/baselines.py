@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from vgim.evaluate.pooling import FrameInfo
+from vgim.frames import SAMPLE_RATE
 
 __all__ = ["MFCC_FRAMES", "mfcc_features", "mfcc_frames"]
 
@@ -33,7 +34,7 @@ def _framing(sample_rate: int) -> tuple[int, int, int]:
     return win, hop, n_fft
 
 
-def mfcc_frames(sample_rate: int = 16000) -> FrameInfo:
+def mfcc_frames(sample_rate: int = SAMPLE_RATE) -> FrameInfo:
     """Frame geometry of :func:`mfcc_features` at ``sample_rate`` (offset 0, centre=True)."""
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
@@ -42,12 +43,12 @@ def mfcc_frames(sample_rate: int = 16000) -> FrameInfo:
 
 
 #: Frame geometry of :func:`mfcc_features` at 16 kHz: hop 160, offset 0, receptive field 400.
-MFCC_FRAMES: FrameInfo = mfcc_frames(16000)
+MFCC_FRAMES: FrameInfo = mfcc_frames(SAMPLE_RATE)
 
 
 def mfcc_features(
     wave: np.ndarray,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     n_mfcc: int = 13,
     deltas: bool = True,
 ) -> np.ndarray:

@@ -26,6 +26,7 @@ from vgim.evaluate.probes import (
     probe_labels,
     run_probes,
 )
+from vgim.frames import SAMPLE_RATE
 from vgim.model.stack import Stack
 
 __all__ = [
@@ -108,7 +109,9 @@ def train_test_split(corpus: AudioCorpus, seed: int) -> tuple[AudioCorpus, Audio
     return pick(train_idx, "train"), pick(test_idx, "test"), how
 
 
-def corpus_features(model: Stack, waves: Sequence[np.ndarray], sample_rate: int = 16000) -> list[list[np.ndarray]]:
+def corpus_features(
+    model: Stack, waves: Sequence[np.ndarray], sample_rate: int = SAMPLE_RATE
+) -> list[list[np.ndarray]]:
     """Per module, the ``[time, channels]`` features of every waveform (deterministic: means, no sampling)."""
     per_module: list[list[np.ndarray]] = [[] for _ in range(model.n_modules)]
     for wave in waves:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vgim.frames import SAMPLE_RATE
 from vgim.model.stack import Gabor, ModuleOutput, Stack
 
 if TYPE_CHECKING:
@@ -36,10 +37,6 @@ __all__ = [
     "save_figure",
     "top_std_channels",
 ]
-
-#: Sample rate of everything inside a model (frame geometry, segments of the embedded corpus).
-MODEL_RATE = 16000
-
 
 # ---------------------------------------------------------------------------------------------------------
 # shared helpers (also used by vgim.interpret.maps and vgim.interpret.diagnostics)
@@ -85,10 +82,10 @@ def _as_wave(wave: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray:
         raise ValueError(f"expected a mono waveform of shape [samples], got {x.shape}")
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    if sample_rate != MODEL_RATE:
+    if sample_rate != SAMPLE_RATE:
         from vgim.audio import resample
 
-        x = resample(x, sample_rate, MODEL_RATE)
+        x = resample(x, sample_rate, SAMPLE_RATE)
     return x
 
 
@@ -96,7 +93,7 @@ def _as_wave(wave: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray:
 def module_outputs(
     model: Stack,
     wave: np.ndarray | torch.Tensor,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     upto: int | None = None,
     chunk_frames: int = 2000,
 ) -> list[ModuleOutput]:
@@ -188,7 +185,7 @@ def plot_activations(
     module: int,
     path: str | Path,
     n_channels: int = 8,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     *,
     kind: Literal["representation", "latent"] = "representation",
     segments: Sequence[tuple[int, int]] | None = None,
@@ -200,7 +197,7 @@ def plot_activations(
     Three panels on a shared time axis in seconds: the waveform (with optional syllable spans), the
     ``n_channels`` channels with the largest standard deviation over time as stacked traces (one shared
     amplitude scale, so their relative sizes are kept), and a heatmap of all channels sorted by standard
-    deviation. Frame ``t`` is drawn at ``(offset + t * hop) / 16000`` s, from the module's
+    deviation. Frame ``t`` is drawn at ``(offset + t * hop) / SAMPLE_RATE`` s, from the module's
     :class:`~vgim.frames.FrameInfo`.
 
     Parameters
@@ -242,7 +239,7 @@ def plot_activations(
     feats = (out.c if kind == "representation" else out.z)[0].float().cpu().numpy()  # [T, C]
     n_t, n_c = feats.shape
     frames = model.frames[module]
-    times = frames.centres(n_t) / MODEL_RATE  # [T] seconds
+    times = frames.centres(n_t) / SAMPLE_RATE  # [T] seconds
     chosen = top_std_channels(feats, n_channels)
     order = top_std_channels(feats, n_c)
 
@@ -273,7 +270,7 @@ def plot_activations(
         loc="left",
     )
 
-    half = frames.hop / 2 / MODEL_RATE
+    half = frames.hop / 2 / SAMPLE_RATE
     extent = (float(times[0] - half), float(times[-1] + half), n_c - 0.5, -0.5)
     im = ax_h.imshow(feats[:, order].T, aspect="auto", interpolation="nearest", extent=extent, cmap="magma")
     ax_h.set_ylabel("channel rank (by std)")
@@ -283,7 +280,7 @@ def plot_activations(
     ax_h.set_xlim(0.0, raw.shape[0] / sample_rate)
     what = "representation c" if kind == "representation" else "latent z" + (" (mu)" if out.mu is not None else "")
     fig.suptitle(
-        title or f"module m{module + 1}: {what}; hop {frames.hop} samples ({1000 * frames.hop / MODEL_RATE:g} ms)"
+        title or f"module m{module + 1}: {what}; hop {frames.hop} samples ({1000 * frames.hop / SAMPLE_RATE:g} ms)"
     )
     return save_figure(fig, path)
 
@@ -310,7 +307,7 @@ def _kernel_stride(layer: nn.Conv1d | Gabor) -> tuple[int, int]:
     return layer.kernel, layer.stride
 
 
-def kernel_frequencies(n_fft: int = 1024, sample_rate: int = 16000) -> np.ndarray:
+def kernel_frequencies(n_fft: int = 1024, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Frequencies (Hz) of the columns of :func:`kernel_responses`.
 
     Returns
@@ -353,7 +350,7 @@ def kernel_responses(model: Stack, n_fft: int = 1024) -> np.ndarray:
 def plot_kernel_responses(
     model: Stack,
     path: str | Path,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     *,
     n_fft: int = 1024,
     floor_db: float = -40.0,
@@ -363,7 +360,7 @@ def plot_kernel_responses(
 
     Each row is one kernel, normalised to 0 dB at its own peak and clipped at ``floor_db``; the peak
     frequency of each row is marked. The model's first layer reads 16 kHz audio, so ``sample_rate``
-    should stay 16000 unless the model was trained at another rate.
+    should stay 16 kHz (:data:`~vgim.frames.SAMPLE_RATE`) unless the model was trained at another rate.
 
     Parameters
     ----------

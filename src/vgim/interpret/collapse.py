@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from vgim.frames import SAMPLE_RATE
 from vgim.interpret.activations import module_outputs, new_figure, save_figure
 from vgim.model.stack import Stack
 
 __all__ = ["active_dimensions", "latent_kl", "plot_latent_kl"]
 
 
-def latent_kl(model: Stack, waves: Sequence[np.ndarray], module: int, sample_rate: int = 16000) -> np.ndarray:
+def latent_kl(model: Stack, waves: Sequence[np.ndarray], module: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Per-dimension ``KL(q(z|x) || N(0, 1))`` of a variational module, averaged over frames.
 
     ``KL_c = 0.5 * (mu_c^2 + sigma_c^2 - log sigma_c^2 - 1)`` at every frame, averaged over all frames of

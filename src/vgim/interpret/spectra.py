@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from vgim.frames import SAMPLE_RATE
+
 __all__ = [
     "LSD_EPS",
     "LSD_HOP",
@@ -77,7 +79,7 @@ N_MELS = 80
 
 
 def log_mel_spectrogram(
-    wave: np.ndarray, sample_rate: int = 16000, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP, n_mels: int = N_MELS
+    wave: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP, n_mels: int = N_MELS
 ) -> np.ndarray:
     """Mel power spectrogram in dB, ``10 log10(mel @ |X|^2 + 1e-10)``, ``[n_mels, frames]`` (the STFT of
     :func:`log_spectrogram`; librosa's Slaney mel filters)."""
@@ -88,7 +90,7 @@ def log_mel_spectrogram(
     return np.asarray(10.0 * np.log10(mel @ power + LSD_EPS), dtype=np.float64)
 
 
-def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 16000) -> float:
+def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
     """Log-mel distance in dB: :func:`log_spectral_distance`'s form on :func:`log_mel_spectrogram`s (what a
     listener hears more than the fine structure of the high bins)."""
     if reference.shape != estimate.shape:
@@ -111,7 +113,7 @@ def plot_reconstruction(
     reconstructions: dict[int, np.ndarray],
     path: str | Path,
     *,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     title: str = "",
     scores: dict[int, dict[str, float]] | None = None,
 ) -> Path:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vgim.frames import SAMPLE_RATE
 from vgim.interpret.decoding import as_batch
 from vgim.interpret.spectra import LSD_HOP, LSD_N_FFT, log_spectrogram, time_axis_extent
 from vgim.model.stack import GIMModule, Stack
@@ -113,7 +114,7 @@ class Traversal:
     base: np.ndarray
     original: np.ndarray
     reconstruction: np.ndarray
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     origin: str = "latent"
 
 
@@ -394,7 +395,7 @@ def plot_interpolation(
     frames: list[np.ndarray],
     path: str | Path,
     *,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     module: int | None = None,
     labels: tuple[str, str] = ("A", "B"),
 ) -> Path:

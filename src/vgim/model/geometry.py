@@ -12,12 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vgim.config import LayerSpec, ModelConfig
-from vgim.frames import FrameInfo
+from vgim.frames import SAMPLE_RATE, FrameInfo
 
-__all__ = ["ModuleGeometry", "conv_length", "local_geometry", "module_geometry", "n_frames", "strided_layers"]
-
-#: The sample rate every model reads (audio is resampled to it on the way in).
-SAMPLE_RATE = 16000
+# SAMPLE_RATE lives in the leaf module vgim.frames; it is re-exported here for older imports.
+__all__ = [
+    "SAMPLE_RATE",
+    "ModuleGeometry",
+    "conv_length",
+    "local_geometry",
+    "module_geometry",
+    "n_frames",
+    "strided_layers",
+]
 
 
 def conv_length(n_in: int, spec: LayerSpec) -> int:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from vgim.config import Config, LayerSpec, ModelConfig
-from vgim.frames import FrameInfo
+from vgim.frames import SAMPLE_RATE, FrameInfo
 from vgim.model.bottleneck import Gaussian, build_bottleneck
 from vgim.model.geometry import local_geometry, module_geometry, n_frames
 
@@ -84,7 +84,7 @@ GABOR_MIN_WIDTH = 1.0  # samples
 LOG_FLOOR = 1e-6  # energy floor of the gabor layer's log (60 dB below a full-scale band)
 
 
-def mel_gabor_init(n_filters: int, kernel: int, sample_rate: int = 16000) -> tuple[Tensor, Tensor]:
+def mel_gabor_init(n_filters: int, kernel: int, sample_rate: int = SAMPLE_RATE) -> tuple[Tensor, Tensor]:
     """Centre frequencies (radians per sample) and time widths (samples) of ``n_filters`` Gabor filters
     spaced on the mel scale from 60 Hz to 7.8 kHz (at ``sample_rate``), each as wide in frequency as the
     spacing of its neighbours (its half-power bandwidth), the width capped so the filter fits ``kernel``."""
@@ -283,7 +283,7 @@ class Stack(nn.Module):
 
     @torch.no_grad()
     def extract_features(
-        self, wave: np.ndarray | Tensor, sample_rate: int = 16000, chunk_frames: int = 2000
+        self, wave: np.ndarray | Tensor, sample_rate: int = SAMPLE_RATE, chunk_frames: int = 2000
     ) -> list[Tensor]:
         """Every module's deterministic representation for one waveform.
 
@@ -298,8 +298,8 @@ class Stack(nn.Module):
         wave = np.asarray(wave, dtype=np.float32)
         if wave.ndim != 1:
             raise ValueError(f"expected a mono waveform of shape [samples], got {wave.shape}")
-        if sample_rate != 16000:
-            wave = resample(wave, sample_rate, 16000)
+        if sample_rate != SAMPLE_RATE:
+            wave = resample(wave, sample_rate, SAMPLE_RATE)
         if wave.shape[0] < self.frames[-1].receptive_field or min(self.n_frames(wave.shape[0])) < 1:
             raise ValueError(
                 f"waveform has {wave.shape[0]} samples: too short for this model "

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from vgim.config import ObjectiveConfig
 from vgim.data.batches import Batch
-from vgim.frames import FrameInfo
+from vgim.frames import SAMPLE_RATE, FrameInfo
 from vgim.objective.base import Head, HeadOutput, HeadSpec, register_head
 
 __all__ = ["APC", "APCOptions", "LogMel"]
@@ -91,7 +91,7 @@ class APC(Head):
 
     Options = APCOptions
 
-    def __init__(self, c_channels: int, options: APCOptions, frame: FrameInfo, sample_rate: int = 16000) -> None:
+    def __init__(self, c_channels: int, options: APCOptions, frame: FrameInfo, sample_rate: int = SAMPLE_RATE) -> None:
         super().__init__()
         self.shift = options.shift
         self.log_mel = LogMel(frame, options.n_mels, options.window_ms, sample_rate)

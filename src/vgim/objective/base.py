@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from vgim.config import ModelConfig, ObjectiveConfig
 from vgim.data.batches import Batch
-from vgim.frames import FrameInfo
+from vgim.frames import SAMPLE_RATE, FrameInfo
 from vgim.registry import NoOptions, Registry
 
 __all__ = ["HEADS", "Head", "HeadOutput", "HeadSpec", "build_head", "register_head"]
@@ -39,7 +39,7 @@ class HeadSpec:
     z_channels: int
     c_channels: int
     frame: FrameInfo
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     model: ModelConfig | None = None
     module: int = 0
 

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from vgim.config import ObjectiveConfig
 from vgim.data.batches import Batch
+from vgim.frames import SAMPLE_RATE
 from vgim.model.stack import ModuleOutput, Stack
 from vgim.objective.base import HeadSpec, build_head
 
@@ -57,7 +58,7 @@ class Objective(nn.Module):
     previous module's representation), as in the GIM paper's last module.
     """
 
-    def __init__(self, stack: Stack, cfg: ObjectiveConfig, sample_rate: int = 16000) -> None:
+    def __init__(self, stack: Stack, cfg: ObjectiveConfig, sample_rate: int = SAMPLE_RATE) -> None:
         super().__init__()
         self.cfg = cfg
         heads = []

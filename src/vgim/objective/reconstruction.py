@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from vgim.config import LayerSpec, ModelConfig, ObjectiveConfig
 from vgim.data.batches import Batch
+from vgim.frames import SAMPLE_RATE
 from vgim.model.geometry import conv_length, module_geometry, strided_layers
 from vgim.objective.base import Head, HeadOutput, HeadSpec, register_head
 
@@ -207,7 +208,7 @@ class ThesisMelLoss(nn.Module):
     original (``n_fft`` 4096, hop 2048, 128 mel bands, Hann window, centred frames with reflect padding,
     power 2: torchaudio's ``MelSpectrogram`` defaults otherwise; ``log10(mel + 1e-10)``)."""
 
-    def __init__(self, sample_rate: int = 16000, n_fft: int = 4096, hop: int = 2048, n_mels: int = 128) -> None:
+    def __init__(self, sample_rate: int = SAMPLE_RATE, n_fft: int = 4096, hop: int = 2048, n_mels: int = 128) -> None:
         super().__init__()
         import librosa
 
@@ -259,7 +260,7 @@ class ReconstructionHead(Head):
     Options = ReconstructionOptions
 
     def __init__(
-        self, model: ModelConfig, module: int, options: ReconstructionOptions, sample_rate: int = 16000
+        self, model: ModelConfig, module: int, options: ReconstructionOptions, sample_rate: int = SAMPLE_RATE
     ) -> None:
         super().__init__()
         self.decoder = Decoder(model, module, options.hidden)

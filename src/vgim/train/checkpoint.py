@@ -4,6 +4,7 @@ said as such), loading with ``weights_only=True`` only, and the exported encoder
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -17,7 +18,14 @@ from vgim.config import Config
 if TYPE_CHECKING:
     from vgim.model.stack import Stack
 
-__all__ = ["atomic_write", "export_model", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FROZEN_ENCODER",
+    "atomic_write",
+    "encoder_fingerprint",
+    "export_model",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 
 def _disk_full(err: BaseException, folder: Path) -> bool:
@@ -83,9 +91,25 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
         state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling error means the file is not a checkpoint
         raise ValueError(f"{path}: not a readable vgim checkpoint ({_torch_load_reason(err)})") from err
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+    if not isinstance(state, dict) or not ({"model", FROZEN_ENCODER} & set(state)) or "config" not in state:
         raise ValueError(f"{path}: not a vgim checkpoint (missing 'model' or 'config')")
     return state
+
+
+#: The checkpoint key that stands in for ``model`` in a ``train.mode = "frozen"`` run: the SHA-256 of the
+#: frozen encoder (:func:`encoder_fingerprint`). The encoder never changes in such a run, and the run it came
+#: from holds it, so the checkpoint keeps only what checks that a resume is given the same one.
+FROZEN_ENCODER = "encoder_sha256"
+
+
+def encoder_fingerprint(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict: every entry's name, dtype, shape and bytes, in name order (device-independent)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def export_model(stack: Stack, cfg: Config, out_dir: str | Path) -> Path:

@@ -8,6 +8,9 @@ Modes (``train.mode``):
   before it run frozen under ``torch.no_grad()`` (their activations are never kept for backward).
 - ``end_to_end``: no gradient cut; the loss is the last module's InfoNCE (plus ``beta * KL`` of every
   variational module), back-propagated through the whole stack (CPC).
+- ``frozen``: the encoder (``init_model``, a trained run's) runs without gradient and only the heads train
+  (decoders). Its checkpoint holds the encoder's SHA-256 instead of its weights, and the finished run
+  exports no encoder: it is the one the run started from, which that run holds already.
 
 Every module has its own Adam optimiser over its encoder parameters and its ``W_k``.
 
@@ -46,7 +49,7 @@ from vgim.data.source import batches_from_corpus, build_batches
 from vgim.data.stream import iter_batches
 from vgim.model.stack import Stack
 from vgim.objective.losses import ModuleLoss, Objective, total_penalty
-from vgim.train.checkpoint import export_model, load_checkpoint, save_checkpoint
+from vgim.train.checkpoint import FROZEN_ENCODER, encoder_fingerprint, export_model, load_checkpoint, save_checkpoint
 from vgim.train.device import autocast, autocast_dtype, resolve_device
 from vgim.train.distributed import Distributed, all_reduce_gradients, setup_distributed
 from vgim.train.metrics import MetricsWriter
@@ -262,7 +265,9 @@ def train(
     """Train ``cfg`` into ``run_dir``; with ``resume`` continue from ``run_dir/checkpoints/last.pt``.
 
     ``init_model``: encoder weights (a :class:`Stack` state dict) to start from instead of a fresh
-    initialisation, e.g. a trained run's for ``train.mode = "frozen"`` (decoders, probes on top of it).
+    initialisation, e.g. a trained run's for ``train.mode = "frozen"`` (decoders, probes on top of it). A
+    frozen run is resumed with the same ``init_model``: its checkpoint keeps only the encoder's SHA-256
+    (:func:`~vgim.train.checkpoint.encoder_fingerprint`), and another encoder is refused with a ValueError.
 
     ``overrides`` (``section.key=value``, with ``resume`` only): changes to the run's saved config, limited to
     :data:`vgim.config.RESUME_SAFE_KEYS` (the step budget and the logging and checkpoint intervals).
@@ -378,12 +383,21 @@ def _train(
     objective = Objective(stack, cfg.objective, cfg.data.sample_rate).to(device)
     if init_model is not None:
         stack.load_state_dict(init_model, strict=True)
-    if t.mode == "frozen":
+    frozen = t.mode == "frozen"
+    if frozen:
         stack.requires_grad_(False)
     optimisers = make_optimisers(stack, objective, t.lr, t.weight_decay, t.mode)
     start = 0
     if state is not None:
-        stack.load_state_dict(state["model"], strict=True)
+        if "model" in state:  # every mode but frozen (and frozen runs written before FROZEN_ENCODER)
+            stack.load_state_dict(state["model"], strict=True)
+        elif state[FROZEN_ENCODER] != encoder_fingerprint(stack.state_dict()):
+            given = "the seeded fresh encoder (no init_model)" if init_model is None else "the given init_model"
+            raise ValueError(
+                f"{ckpt_path}: this train.mode = 'frozen' run was trained on another encoder than {given} "
+                "(the checkpoint keeps the frozen encoder's SHA-256, not its weights). Resume it with the encoder "
+                "it started from: for decoders, `vgim decode` on the same, unchanged run"
+            )
         objective.load_state_dict(state["objective"], strict=True)
         for opt, opt_state in zip(optimisers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
@@ -396,6 +410,8 @@ def _train(
             )
     # The same seed gives every rank the same initial weights already; rank 0's copy makes it certain.
     ddp.broadcast_([*stack.state_dict().values(), *objective.state_dict().values()])
+    # The frozen encoder never changes (eval mode, no gradient): its fingerprint is taken once.
+    fingerprint = encoder_fingerprint(stack.state_dict()) if frozen else ""
     if batches is None:
         # Rank 0 first: it may synthesise or cache the corpus that the other ranks then read.
         if not ddp.is_main:
@@ -413,7 +429,7 @@ def _train(
             ckpt_path,
             {
                 "step": step,
-                "model": stack.state_dict(),
+                **({FROZEN_ENCODER: fingerprint} if frozen else {"model": stack.state_dict()}),
                 "objective": objective.state_dict(),
                 "optimizers": [o.state_dict() for o in optimisers],
                 "config": cfg.to_dict(),
@@ -421,7 +437,7 @@ def _train(
             },
         )
 
-    stack.train(t.mode != "frozen")  # a frozen encoder runs deterministically (no sampling, no codebook updates)
+    stack.train(not frozen)  # a frozen encoder runs deterministically (no sampling, no codebook updates)
     objective.train()
     result = TrainResult(run_dir=run_dir, step=start)
     end = t.steps if stop_after is None else min(t.steps, start + stop_after)
@@ -492,6 +508,6 @@ def _train(
     if metrics is not None:
         metrics.close()
     result.seconds = time.perf_counter() - t0
-    if result.step >= t.steps and ddp.is_main:
+    if result.step >= t.steps and ddp.is_main and not frozen:  # a frozen encoder is its source run's export
         export_model(stack, cfg, run_dir / EXPORT_DIR)
     return result

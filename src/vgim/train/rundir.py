@@ -7,6 +7,8 @@
     RUN/tensorboard/             the same scalars for TensorBoard
     RUN/checkpoints/last.pt      weights, heads, optimisers, step and config (written atomically)
     RUN/export/model.safetensors the encoder's weights once the run has finished, with export/config.json
+                                 (not for ``train.mode = "frozen"``: decoders train on another run's encoder,
+                                 unchanged, so their checkpoint keeps its SHA-256 instead and nothing exports it)
     RUN/.lock                    held by the process writing the run (released when it ends)
 
 A finished run is one with ``export/model.safetensors``. A run directory holding another config is refused

@@ -21,6 +21,7 @@ from vgim.data.corpus import SEGMENT_RATE
 from vgim.data.segment.plot import plot_segmentation
 from vgim.data.segment.syllables import SegmentParams, SegmentResult
 from vgim.data.segment.words import SYLLABLE_PATTERN, WORD_PATTERN, read_words, split_of, word_labels
+from vgim.frames import SAMPLE_RATE
 
 __all__ = ["SegmentReport", "segment_corpus"]
 
@@ -231,7 +232,7 @@ def segment_corpus(
     figures: bool | int = False,
     pad_to: int | None = None,
     pad: Literal["center", "end"] = "center",
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     min_rms: float = 1e-4,
     progress: bool = True,
     workers: int = 2,

@@ -21,6 +21,7 @@ import soundfile as sf
 from vgim.data.synthetic.espeak import BASE_VOICE, MAX_SPEAKERS, VOICES, engine
 from vgim.data.synthetic.render import render
 from vgim.data.synthetic.words import TEST_FRACTION, find_cover, split_words, word_labels
+from vgim.frames import SAMPLE_RATE
 
 __all__ = ["MANIFEST_COLUMNS", "SYNTH_VERSION", "default_corpus_dir", "describe_corpus", "synthesize_corpus"]
 
@@ -146,7 +147,7 @@ def _params(n_speakers: int, words_per_speaker: int, seed: int, sample_rate: int
 
 
 def default_corpus_dir(
-    *, n_speakers: int = 8, words_per_speaker: int = 60, seed: int = 0, sample_rate: int = 16000
+    *, n_speakers: int = 8, words_per_speaker: int = 60, seed: int = 0, sample_rate: int = SAMPLE_RATE
 ) -> Path:
     """``$VGIM_CACHE/synthetic-<hash>`` (or ``~/.cache/vgim/synthetic-<hash>``); the hash covers all
     parameters and :data:`SYNTH_VERSION`."""
@@ -191,7 +192,7 @@ def synthesize_corpus(
     n_speakers: int = 8,
     words_per_speaker: int = 60,
     seed: int = 0,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     progress: bool = True,
 ) -> Path:
     """Synthesise the nonsense-word corpus (or reuse a finished one) and return its ``manifest.csv``.

@@ -9,11 +9,10 @@ from scipy.signal import resample_poly
 
 from vgim.data.synthetic.espeak import MAX_SPEAKERS, VOICES, engine
 from vgim.data.synthetic.words import split_syllables
+from vgim.frames import SAMPLE_RATE
 
 __all__ = ["render", "synthesize_word"]
 
-#: Sample rate (Hz) of the ``segments`` column (the vgim convention, see ``vgim.data.corpus``).
-_SEGMENT_RATE = 16000
 #: Silence kept before the first and after the last audible sample of a word.
 _MARGIN_S = 0.020
 #: A sample is audible when its magnitude is within this many dB of the word's peak.
@@ -86,8 +85,8 @@ def render(
     audio = (x * (10 ** (peak_db / 20) / peak)).astype(np.float32)
 
     # Segments at 16 kHz, clipped to the trimmed file.
-    n16 = int(len(audio) * _SEGMENT_RATE // sample_rate)
-    b = np.clip(np.round((bounds - start) * (_SEGMENT_RATE / sr)).astype(np.int64), 0, n16)
+    n16 = int(len(audio) * SAMPLE_RATE // sample_rate)
+    b = np.clip(np.round((bounds - start) * (SAMPLE_RATE / sr)).astype(np.int64), 0, n16)
     segments = [(int(b[k]), int(b[k + 1])) for k in range(3)]
     if any(e <= s for s, e in segments):
         raise RuntimeError(f"empty syllable segment for {phonemes}: {segments}")
@@ -102,7 +101,7 @@ def synthesize_word(
     pitch_range: int | None = None,
     rate: int | None = None,
     stress: int = 0,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     peak_db: float = -3.0,
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Synthesise one corpus word with one corpus voice (no files written).

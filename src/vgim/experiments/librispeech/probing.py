@@ -14,7 +14,7 @@ from vgim.evaluate.frame_probe import AlignMode, align_features, frame_phone_pro
 from vgim.evaluate.pooling import pool_utterance
 from vgim.evaluate.probes import ProbeResult, linear_probe
 from vgim.experiments.librispeech.inputs import Split
-from vgim.frames import FrameInfo
+from vgim.frames import SAMPLE_RATE, FrameInfo
 from vgim.model.stack import Stack
 
 __all__ = ["TASKS", "Extract", "ProbeSettings", "SpeakerPool", "Task", "mfcc_extract", "probe_source", "stack_extract"]
@@ -30,14 +30,14 @@ def stack_extract(model: Stack) -> Extract:
     """The features of every module of ``model`` (16 kHz input)."""
 
     def extract(wave: np.ndarray) -> list[np.ndarray]:
-        return [f.float().cpu().numpy() for f in model.extract_features(wave, 16000)]
+        return [f.float().cpu().numpy() for f in model.extract_features(wave, SAMPLE_RATE)]
 
     return extract
 
 
 def mfcc_extract(wave: np.ndarray) -> list[np.ndarray]:
     """The MFCC baseline as a one-module feature source (16 kHz input)."""
-    return [mfcc_features(wave, 16000)]
+    return [mfcc_features(wave, SAMPLE_RATE)]
 
 
 def _collect(

@@ -68,6 +68,7 @@ from vgim.experiments.librispeech.table import (
     results_header,
     results_table,
 )
+from vgim.frames import SAMPLE_RATE
 from vgim.model.stack import Stack
 from vgim.train.loop import batches_from_corpus
 from vgim.train.rundir import RunDir
@@ -261,7 +262,7 @@ def run_librispeech_experiment(
     def probe(name: str, source: Stack | None, tasks: Sequence[Task] = TASKS) -> list[ProbeResult]:
         t1 = time.perf_counter()
         if source is None:
-            res = probe_source(name, mfcc_extract, [mfcc_frames(16000)], train, test, settings, progress=progress)
+            res = probe_source(name, mfcc_extract, [mfcc_frames(SAMPLE_RATE)], train, test, settings, progress=progress)
         else:
             extract = stack_extract(source)
             res = probe_source(name, extract, source.frames, train, test, settings, tasks=tasks, progress=progress)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from vgim.frames import SAMPLE_RATE
 from vgim.report.context import ReportContext
 from vgim.report.page import Section, esc, table
 
@@ -27,8 +28,8 @@ def config_section(ctx: ReportContext, s: Section) -> None:
     rows = [
         (
             f"m{m + 1}",
-            f"{fr.hop} ({1000 * fr.hop / 16000:.3g} ms)",
-            f"{fr.receptive_field} ({1000 * fr.receptive_field / 16000:.3g} ms)",
+            f"{fr.hop} ({1000 * fr.hop / SAMPLE_RATE:.3g} ms)",
+            f"{fr.receptive_field} ({1000 * fr.receptive_field / SAMPLE_RATE:.3g} ms)",
             ctx.model.block(m).out_channels,
             "yes" if ctx.model.block(m).variational else "no",
         )
