@@ -110,17 +110,21 @@ def test_train_decoders_lowers_loss_and_writes_metrics(tiny_run: Path, tmp_path:
     cfg = tiny_config(variational=True)
     torch.manual_seed(0)  # train_decoders initialises with seed 0 in the same order
     before = _fixed_loss(tiny_run, {m: Decoder(cfg.model, m, hidden=16) for m in (0, 1)})
-    result = train_decoders(
-        tiny_run,
-        corpus=toy_corpus(),
-        kind="waveform",
-        steps=40,
-        batch_size=4,
-        hidden=16,
-        out_dir=out,
-        progress=False,
-        n_examples=1,
-    )
+
+    def decode(n_examples: int) -> DecodeResult:
+        return train_decoders(
+            tiny_run,
+            corpus=toy_corpus(),
+            kind="waveform",
+            steps=40,
+            batch_size=4,
+            hidden=16,
+            out_dir=out,
+            progress=False,
+            n_examples=n_examples,
+        )
+
+    result = decode(1)
     # logged every 2 steps (steps // 20), from step 1 on
     assert result.step == 40 and all(len(h) == 20 for h in result.history.values())
     after = _fixed_loss(tiny_run, load_decoders(out))
@@ -141,17 +145,7 @@ def test_train_decoders_lowers_loss_and_writes_metrics(tiny_run: Path, tmp_path:
     assert sr == 16000 and wave.shape == (int(16000 * 0.8),)
 
     # a finished training is only re-evaluated
-    again = train_decoders(
-        tiny_run,
-        corpus=toy_corpus(),
-        kind="waveform",
-        steps=40,
-        batch_size=4,
-        hidden=16,
-        out_dir=out,
-        progress=False,
-        n_examples=0,
-    )
+    again = decode(0)
     assert again.step == 40 and again.metrics[1]["mse"] == pytest.approx(result.metrics[1]["mse"])
 
 

@@ -93,6 +93,7 @@ def evaluate_summary(
     """``metrics.json``'s scores: per module the reconstruction scores of the test audio and, with
     ``listen`` and labels, the intelligibility table (decoded rows beside their references)."""
     from vgim.interpret.intelligibility import griffin_lim_reference, intelligibility
+    from vgim.objective.spectrogram import SpectrogramDecoder
 
     test_waves = list(test_corpus.waves)
     recs = decode_waves(model, decoders, test_waves)
@@ -100,7 +101,7 @@ def evaluate_summary(
     summary: dict[str, Any] = {"modules": modules}
     if listen:
         references: dict[str, list[np.ndarray]] = {}
-        spectral = [d for d in decoders.values() if hasattr(d, "options") and hasattr(d.options, "n_fft")]
+        spectral = [d for d in decoders.values() if isinstance(d, SpectrogramDecoder)]
         if spectral:
             references["Griffin-Lim of the original"] = griffin_lim_reference(test_waves, spectral[0])
         decoded = {f"decoded m{m + 1}": recs[m] for m in sorted(recs)}

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vgim.data.corpus import AudioCorpus
 from vgim.interpret.spectra import log_mel_distance, log_spectral_distance
+
+if TYPE_CHECKING:
+    from vgim.objective.spectrogram import SpectrogramDecoder
 
 #: Frames within this many dB of a file's loudest count as active (``lsd_active_db``).
 ACTIVE_DB = 60.0
@@ -56,7 +59,7 @@ def reconstruction_scores(waves: Sequence[np.ndarray], recs: Sequence[np.ndarray
     return {k: v / n for k, v in sums.items()} | {"n_files": float(len(waves))}
 
 
-def griffin_lim_reference(waves: Sequence[np.ndarray], decoder: Any) -> list[np.ndarray]:
+def griffin_lim_reference(waves: Sequence[np.ndarray], decoder: SpectrogramDecoder) -> list[np.ndarray]:
     """The originals' own STFT magnitudes (the ``decoder``'s ``n_fft`` and ``hop``) inverted by the same
     Griffin-Lim it uses: a perfect spectrogram decoder's output."""
     import librosa
