@@ -112,9 +112,9 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_demo_models_option_names_an_unknown_preset_before_training(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from vgim.cli import _named_presets
+    from vgim.experiments.commands import named_presets
 
-    assert _named_presets("VQ-GIM=vq-gim-small, vae-small") == {"VQ-GIM": "vq-gim-small", "vae-small": "vae-small"}
+    assert named_presets("VQ-GIM=vq-gim-small, vae-small") == {"VQ-GIM": "vq-gim-small", "vae-small": "vae-small"}
     assert main(["demo", "--out", str(tmp_path / "d"), "--no-report", "--models", "X=no-such-preset"]) == 2
     assert "no preset or config file named 'no-such-preset'" in capsys.readouterr().err
     assert not (tmp_path / "d" / "no-such-preset").exists()

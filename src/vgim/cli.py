@@ -9,13 +9,15 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from vgim.config import ConfigError
 from vgim.evaluate.pooling import POOL_MODES
-
-if TYPE_CHECKING:
-    from vgim.data.corpus import AudioCorpus
+from vgim.experiments.commands import (
+    ablation_command,
+    librispeech_command,
+    named_presets,
+    thesis_command,
+)
 
 log = logging.getLogger("vgim")
 
@@ -60,19 +62,6 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _named_presets(text: str) -> dict[str, str]:
-    """``"A=preset-a,B=preset-b"`` (or bare preset names) as ``{display name: preset}``."""
-    out: dict[str, str] = {}
-    for item in (x.strip() for x in text.split(",")):
-        if not item:
-            continue
-        name, sep, preset = item.partition("=")
-        out[name.strip() if sep else item] = (preset if sep else item).strip()
-    if not out:
-        raise ConfigError(f"--models {text!r}: expected NAME=PRESET pairs separated by commas")
-    return out
-
-
 def _demo(args: argparse.Namespace) -> int:
     from vgim.demo import run_demo
 
@@ -83,7 +72,7 @@ def _demo(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         report=not args.no_report,
         report_decoder_steps=args.report_steps,
-        models=_named_presets(args.models) if args.models else None,
+        models=named_presets(args.models) if args.models else None,
     )
     print()
     print(result.table)
@@ -159,100 +148,15 @@ def _segment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _thesis_corpus(args: argparse.Namespace) -> AudioCorpus:
-    """The segmented thesis corpus from ``--corpus`` or found beside the checkout."""
-    from vgim.data.thesis import find_thesis_corpus, load_thesis_corpus
-
-    root = args.corpus or find_thesis_corpus()
-    if root is None:
-        raise FileNotFoundError(
-            "thesis corpus not found: pass --corpus DIR (the folder holding train/ and test/) or set VGIM_THESIS_CORPUS"
-        )
-    corpus = load_thesis_corpus(root, progress=not args.quiet)
-    return corpus
-
-
-def _experiment(args: argparse.Namespace) -> int:
-    from vgim.experiments.thesis import run_thesis_experiment
-
-    corpus = _thesis_corpus(args)
-    seeds = [0] if args.quick else list(range(args.seeds))
-    steps = args.steps if args.steps is not None else (100 if args.quick else None)
-    models: dict[str, str | tuple[str, list[str]]] = (
-        dict(_named_presets(args.models)) if args.models else {"GIM": args.gim, "V-GIM": args.vgim}
-    )
-    result = run_thesis_experiment(
-        (corpus.subset("train"), corpus.subset("test")),
-        args.out or "runs/thesis",
-        seeds=seeds,
-        models=models,
-        steps=steps,
-        supervised_steps=100 if args.quick else 1500,
-        baselines=not args.no_baselines,
-        pool=args.pool,
-        jobs=args.jobs,
-        progress=not args.quiet,
-    )
-    print(result.table)
-    print(f"outputs: {result.out_dir}/results.md, {result.out_dir}/results.json ({result.seconds['total']:.0f} s)")
-    return 0
-
-
-def _ablation(args: argparse.Namespace) -> int:
-    from vgim.experiments.ablation import run_ablation
-
-    corpus = _thesis_corpus(args)
-    out = args.out or "runs/ablation"
-    text = run_ablation(
-        (corpus.subset("train"), corpus.subset("test")),
-        out,
-        steps=args.steps,
-        jobs=args.jobs,
-        probe_on=args.probe_on,
-        progress=not args.quiet,
-    )
-    print(text)
-    print(f"outputs: {out}/ablation.md, {out}/ablation.json")
-    return 0
-
-
-def _librispeech(args: argparse.Namespace) -> int:
-    from vgim.experiments.librispeech import run_librispeech_experiment
-
-    flags = {"--root": args.root, "--alignments": args.alignments}
-    flags |= {"--train-split": args.train_split, "--test-split": args.test_split}
-    missing = [flag for flag, value in flags.items() if not value]
-    if missing:
-        raise ValueError(f"`vgim experiment librispeech` needs {', '.join(missing)} (see --help)")
-    result = run_librispeech_experiment(
-        args.root,
-        alignments=args.alignments,
-        train_split=args.train_split,
-        test_split=args.test_split,
-        subset=args.subset,
-        presets=[p.strip() for p in args.presets.split(",") if p.strip()],
-        out=args.out or "runs/librispeech",
-        steps=args.steps,
-        overrides=args.override or [],
-        max_utterances=args.max_utterances,
-        probe_epochs=args.probe_epochs,
-        speaker_pool=args.speaker_pool,
-        device=args.device,
-        quick=args.quick,
-        progress=not args.quiet,
-    )
-    print(result.table)
-    print(f"outputs: {result.results_md}, {result.results_json} ({result.seconds['total']:.0f} s)")
-    return 0
-
-
 def _decode(args: argparse.Namespace) -> int:
     from vgim.interpret.decoders import train_decoders
     from vgim.interpret.intelligibility import Intelligibility
 
     corpus = None
     if args.corpus == "thesis":
-        corpus = _thesis_corpus(argparse.Namespace(corpus=None, quiet=args.quiet))
+        from vgim.experiments.commands import thesis_corpus
+
+        corpus = thesis_corpus(argparse.Namespace(corpus=None, quiet=args.quiet))
     elif args.corpus is not None:
         import vgim
         from vgim.data.source import open_corpus
@@ -428,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument(
         "--no-baselines", action="store_true", help="skip the random-init and supervised baselines (MFCC stays)"
     )
-    th.set_defaults(func=_experiment)
+    th.set_defaults(func=thesis_command)
 
     ab = studies.add_parser("ablation", parents=[common, corpus], help="what improves GIM on the thesis corpus")
     ab.add_argument(
@@ -437,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["validation", "test"],
         help="score the probes on a fifth of the training words (default; for choosing settings) or on the test words",
     )
-    ab.set_defaults(func=_ablation)
+    ab.set_defaults(func=ablation_command)
 
     ls = studies.add_parser(
         "librispeech",
@@ -455,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--probe-epochs", type=int, default=10, help="epochs of the frame-level phone probe")
     ls.add_argument("--speaker-pool", default="mean", choices=["mean", "last"], help="utterance vector for speakers")
     ls.add_argument("--device", default="auto", help="feature extraction and supervised baselines")
-    ls.set_defaults(func=_librispeech)
+    ls.set_defaults(func=librispeech_command)
 
     dc = sub.add_parser("decode", help="train a decoder per module of a run and measure reconstructions")
     dc.add_argument("run")

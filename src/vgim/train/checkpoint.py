@@ -112,6 +112,21 @@ def encoder_fingerprint(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def restore_encoder(stack: Stack, state: dict[str, Any], path: Path, init_given: bool) -> None:
+    """Give ``stack`` the encoder of checkpoint ``state`` (read from ``path``): its weights or, for a
+    ``train.mode = "frozen"`` run (whose checkpoint keeps only the encoder's SHA-256), check that ``stack``
+    already holds that encoder (``init_given``: it came from the caller's ``init_model``)."""
+    if "model" in state:  # every mode but frozen (and frozen runs written before FROZEN_ENCODER)
+        stack.load_state_dict(state["model"], strict=True)
+    elif state[FROZEN_ENCODER] != encoder_fingerprint(stack.state_dict()):
+        given = "the given init_model" if init_given else "the seeded fresh encoder (no init_model)"
+        raise ValueError(
+            f"{path}: this train.mode = 'frozen' run was trained on another encoder than {given} "
+            "(the checkpoint keeps the frozen encoder's SHA-256, not its weights). Resume it with the encoder "
+            "it started from: for decoders, `vgim decode` on the same, unchanged run"
+        )
+
+
 def export_model(stack: Stack, cfg: Config, out_dir: str | Path) -> Path:
     """Write ``model.safetensors`` (the encoder's weights) and ``config.json`` into ``out_dir``."""
     from safetensors.torch import save_file

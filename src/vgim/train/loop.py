@@ -43,16 +43,24 @@ import torch
 from torch import nn
 
 from vgim.allocator import keep_freed_memory
-from vgim.config import Config, ConfigError, TrainConfig, resume_config, validate
+from vgim.config import Config, ConfigError, resume_config, validate
 from vgim.data.batches import Batch, StepBatches
 from vgim.data.source import batches_from_corpus, build_batches
 from vgim.data.stream import iter_batches
 from vgim.model.stack import Stack
 from vgim.objective.losses import ModuleLoss, Objective, total_penalty
-from vgim.train.checkpoint import FROZEN_ENCODER, encoder_fingerprint, export_model, load_checkpoint, save_checkpoint
+from vgim.train.checkpoint import (
+    FROZEN_ENCODER,
+    encoder_fingerprint,
+    export_model,
+    load_checkpoint,
+    restore_encoder,
+    save_checkpoint,
+)
 from vgim.train.device import autocast, autocast_dtype, resolve_device
 from vgim.train.distributed import Distributed, all_reduce_gradients, setup_distributed
 from vgim.train.metrics import MetricsWriter
+from vgim.train.optim import get_lr, make_adam, make_optimisers, module_params
 from vgim.train.rundir import CHECKPOINT, CONFIG, EXPORT_DIR, RunDir
 
 __all__ = [
@@ -74,16 +82,6 @@ __all__ = [
 log = logging.getLogger("vgim")
 
 
-def get_lr(step: int, total: int, cfg: TrainConfig) -> float:
-    """Linear warm-up over ``warmup_steps``, then constant or cosine decay to 10% at ``total``."""
-    if cfg.warmup_steps > 0 and step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if cfg.lr_schedule == "cosine" and total > cfg.warmup_steps:
-        progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
-        return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-    return cfg.lr
-
-
 def step_seed(seed: int, step: int, rank: int = 0) -> int:
     """The torch seed of one step (negatives, sampling noise) on process ``rank``; rank 0 and a single process
     share it, as they share the batch (:func:`vgim.data.batches.step_rng`)."""
@@ -98,30 +96,6 @@ class TrainResult:
     step: int
     final: dict[int, dict[str, float]] = field(default_factory=dict)  # module -> last logged scalars
     seconds: float = 0.0
-
-
-def make_adam(params: list[nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
-    """Adam with PyTorch's fused kernel where the device has one (CPU and CUDA do): one pass over each
-    parameter instead of a dozen element-wise passes; on this project's 2-core CPU it updates GIM's 23 M
-    parameters about 4 x faster. Other devices get the default multi-tensor Adam. Same update rule."""
-    try:
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except RuntimeError:
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-
-
-def module_params(stack: Stack, objective: Objective, m: int, mode: str = "together") -> list[nn.Parameter]:
-    """What module ``m``'s optimiser updates: its encoder block and its head; the head alone when the encoder
-    is frozen (``mode = "frozen"``)."""
-    head = list(objective.heads[m].parameters())
-    return head if mode == "frozen" else list(stack.blocks[m].parameters()) + head
-
-
-def make_optimisers(
-    stack: Stack, objective: Objective, lr: float, weight_decay: float = 0.0, mode: str = "together"
-) -> list[torch.optim.Adam]:
-    """One Adam per module, over its encoder block and its head (gradient isolation needs no more)."""
-    return [make_adam(module_params(stack, objective, m, mode), lr, weight_decay) for m in range(stack.n_modules)]
 
 
 def _active_module(mode: str, step: int, total: int, n_modules: int) -> int | None:
@@ -389,15 +363,7 @@ def _train(
     optimisers = make_optimisers(stack, objective, t.lr, t.weight_decay, t.mode)
     start = 0
     if state is not None:
-        if "model" in state:  # every mode but frozen (and frozen runs written before FROZEN_ENCODER)
-            stack.load_state_dict(state["model"], strict=True)
-        elif state[FROZEN_ENCODER] != encoder_fingerprint(stack.state_dict()):
-            given = "the seeded fresh encoder (no init_model)" if init_model is None else "the given init_model"
-            raise ValueError(
-                f"{ckpt_path}: this train.mode = 'frozen' run was trained on another encoder than {given} "
-                "(the checkpoint keeps the frozen encoder's SHA-256, not its weights). Resume it with the encoder "
-                "it started from: for decoders, `vgim decode` on the same, unchanged run"
-            )
+        restore_encoder(stack, state, ckpt_path, init_model is not None)
         objective.load_state_dict(state["objective"], strict=True)
         for opt, opt_state in zip(optimisers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
