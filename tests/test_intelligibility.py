@@ -123,3 +123,15 @@ def test_active_frame_lsd_leaves_out_digital_silence() -> None:
     assert log_spectral_distance(w, hiss) > 15  # the hiss is ~40 dB "wrong" in every silent frame
     assert log_spectral_distance(w, hiss, active_db=60.0) < 1.0
     assert reconstruction_scores([w], [hiss])["lsd_active_db"] < 1.0
+
+
+def test_intelligibility_leaves_out_a_label_with_one_class() -> None:
+    train_c, test_c = speaker_corpus()
+    one = [
+        Utterance(u.path, {"speaker": u.labels["speaker"], "room": "same"}, None, u.split) for u in train_c.utterances
+    ]
+    train_one = AudioCorpus(one, train_c.waves, 16000)
+    table = intelligibility(train_one, test_c, {})
+    assert table is not None and table.tasks == ["speaker"]
+    single = [Utterance(u.path, {"speaker": "thesis"}, None, u.split) for u in train_c.utterances]
+    assert intelligibility(AudioCorpus(single, train_c.waves, 16000), test_c, {}) is None

@@ -160,14 +160,17 @@ def intelligibility(
         None when the corpus has none of the probe tasks' labels (nothing to recognise).
     """
     from vgim.evaluate.baselines import mfcc_features, mfcc_frames
-    from vgim.evaluate.evaluation import one_thread
-    from vgim.evaluate.probes import DEFAULT_TASKS, available_tasks, run_probes
+    from vgim.evaluate.evaluation import EvaluationSplit, label_tasks, one_thread
+    from vgim.evaluate.probes import DEFAULT_TASKS, run_probes
 
     train_labels = [u.labels for u in train.utterances]
     test_labels = [u.labels for u in test.utterances]
     train_segments = [u.segments for u in train.utterances]
     test_segments = [u.segments for u in test.utterances]
-    tasks = available_tasks(DEFAULT_TASKS, train_labels + test_labels, train_segments + test_segments)
+    # the standard tasks this corpus can be probed on (labels everywhere, two classes in training: the
+    # thesis corpus's single speaker is no task)
+    standard = {t.name for t in DEFAULT_TASKS}
+    tasks = [t for t in label_tasks(EvaluationSplit(train, test))[0] if t.name in standard]
     if not tasks or not test.waves:
         return None
     sr = train.sample_rate
