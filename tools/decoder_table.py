@@ -36,7 +36,7 @@ def main(paths: list[str]) -> None:
                 score(listen, row, "syllable"),
                 score(listen, row, "speaker"),
             ]
-            cells += [f"{e['lsd_db']:.1f}", f"{e.get('lsd_active_db', float('nan')):.1f}"]
+            cells += [f"{e['lsd_db']:.1f}", (f"{e['lsd_active_db']:.1f}" if "lsd_active_db" in e else "-")]
             cells += [f"{e.get('log_mel_db', float('nan')):.1f}"]
             print("| " + " | ".join(cells) + " |")
         if acc:
