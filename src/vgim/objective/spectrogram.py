@@ -122,8 +122,8 @@ class SpectrogramDecoder(AudioDecoder):
     @torch.no_grad()
     def synthesize(self, c: Tensor, length: int) -> Tensor:
         """A waveform ``[batch, 1, length]``: the predicted magnitudes (``exp(prediction) - 1e-5``, at least 0)
-        with Griffin-Lim phases (librosa,
-        ``griffin_lim_iters`` iterations, momentum 0.99, a fixed random start so the output is repeatable)."""
+        with Griffin-Lim phases (librosa, ``griffin_lim_iters`` iterations, momentum 0.99, a fixed random start
+        so the output is repeatable)."""
         import librosa
 
         # invert log(|X| + floor) exactly, so that a predicted floor is silence (not a -100 dB noise bed)
