@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vgim.data.corpus import AudioCorpus
-from vgim.interpret.spectra import log_mel_distance, log_spectral_distance
+from vgim.interpret.spectra import LSD_EPS, mel_db, power_spectrogram, spectral_distance
 
 if TYPE_CHECKING:
     from vgim.objective.spectrogram import SpectrogramDecoder
@@ -48,13 +48,16 @@ def reconstruction_scores(waves: Sequence[np.ndarray], recs: Sequence[np.ndarray
         w = np.asarray(wave, dtype=np.float64)
         p = float(np.mean(w**2))
         mse = float(np.mean((np.asarray(y, dtype=np.float64) - w) ** 2))
+        # each file's spectrograms once: the distances below all compare the same two
+        pa, pb = power_spectrogram(wave), power_spectrogram(y)
+        a, b = 10.0 * np.log10(pa + LSD_EPS), 10.0 * np.log10(pb + LSD_EPS)
         sums["mse"] += mse
         sums["snr_db"] += float(10.0 * np.log10((p + 1e-12) / (mse + 1e-12)))
-        sums["lsd_db"] += log_spectral_distance(wave, y)
-        sums["lsd_active_db"] += log_spectral_distance(wave, y, active_db=ACTIVE_DB)
-        sums["log_mel_db"] += log_mel_distance(wave, y)
+        sums["lsd_db"] += spectral_distance(a, b)
+        sums["lsd_active_db"] += spectral_distance(a, b, ACTIVE_DB)
+        sums["log_mel_db"] += spectral_distance(mel_db(pa), mel_db(pb))
         sums["mse_silence"] += p
-        sums["lsd_silence_db"] += log_spectral_distance(wave, np.zeros_like(wave))
+        sums["lsd_silence_db"] += spectral_distance(a, np.full_like(a, 10.0 * np.log10(LSD_EPS)))
     n = max(1, len(waves))
     return {k: v / n for k, v in sums.items()} | {"n_files": float(len(waves))}
 
@@ -64,16 +67,11 @@ def griffin_lim_reference(waves: Sequence[np.ndarray], decoder: SpectrogramDecod
     Griffin-Lim it uses: a perfect spectrogram decoder's output."""
     import librosa
 
+    from vgim.objective.spectrogram import griffin_lim
+
     o = decoder.options
-    out = []
-    for w in waves:
-        mag = np.abs(librosa.stft(np.asarray(w, dtype=np.float32), n_fft=o.n_fft, hop_length=o.hop))
-        out.append(
-            librosa.griffinlim(
-                mag, n_iter=o.griffin_lim_iters, hop_length=o.hop, n_fft=o.n_fft, length=len(w), random_state=0
-            ).astype(np.float32)
-        )
-    return out
+    mags = [np.abs(librosa.stft(np.asarray(w, dtype=np.float32), n_fft=o.n_fft, hop_length=o.hop)) for w in waves]
+    return [griffin_lim(m, o, len(w)).astype(np.float32) for m, w in zip(mags, waves, strict=True)]
 
 
 @dataclass

@@ -20,6 +20,7 @@ __all__ = [
     "log_spectral_distance",
     "log_spectrogram",
     "power_spectrogram",
+    "spectral_distance",
     "plot_reconstruction",
     "time_axis_extent",
 ]
@@ -50,6 +51,18 @@ def power_spectrogram(wave: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_H
     return np.asarray(spec.numpy(), dtype=np.float64)
 
 
+def spectral_distance(a: np.ndarray, b: np.ndarray, active_db: float | None = None) -> float:
+    """The log-spectral distance of two dB spectrograms ``[bins, frames]``: ``sqrt(mean_f (a - b)^2)`` per
+    frame, averaged over frames. With ``active_db``, only over the frames whose loudest bin in ``a`` is within
+    ``active_db`` dB of its loudest bin overall (so digital silence, where any output is tens of dB "wrong",
+    is left out)."""
+    per_frame = np.sqrt(np.mean((a - b) ** 2, axis=0))
+    if active_db is not None:
+        peak = a.max(axis=0)
+        per_frame = per_frame[peak >= peak.max() - active_db]
+    return float(np.mean(per_frame))
+
+
 def log_spectral_distance(
     reference: np.ndarray,
     estimate: np.ndarray,
@@ -58,20 +71,12 @@ def log_spectral_distance(
     eps: float = LSD_EPS,
     active_db: float | None = None,
 ) -> float:
-    """Log-spectral distance in dB between two waveforms of the same length (``[samples]``).
-
-    ``sqrt(mean_f (10 log10 |X|^2 - 10 log10 |Y|^2)^2)`` per STFT frame, averaged over frames. With
-    ``active_db``, only over the frames whose loudest bin in ``reference`` is within ``active_db`` dB of the
-    file's loudest bin (so digital silence, where any output is tens of dB "wrong", is left out).
-    """
+    """Log-spectral distance in dB between two waveforms of the same length (``[samples]``): the
+    :func:`spectral_distance` of their :func:`log_spectrogram`s."""
     if reference.shape != estimate.shape:
         raise ValueError(f"waveforms differ in shape: {reference.shape} vs {estimate.shape}")
     a, b = log_spectrogram(reference, n_fft, hop, eps), log_spectrogram(estimate, n_fft, hop, eps)
-    per_frame = np.sqrt(np.mean((a - b) ** 2, axis=0))
-    if active_db is not None:
-        peak = a.max(axis=0)
-        per_frame = per_frame[peak >= peak.max() - active_db]
-    return float(np.mean(per_frame))
+    return spectral_distance(a, b, active_db)
 
 
 #: Mel bands of the log-mel distance.
@@ -83,10 +88,14 @@ def log_mel_spectrogram(
 ) -> np.ndarray:
     """Mel power spectrogram in dB, ``10 log10(mel @ |X|^2 + 1e-10)``, ``[n_mels, frames]`` (the STFT of
     :func:`log_spectrogram`; librosa's Slaney mel filters)."""
+    return mel_db(power_spectrogram(wave, n_fft, hop), sample_rate, n_mels)
+
+
+def mel_db(power: np.ndarray, sample_rate: int = SAMPLE_RATE, n_mels: int = N_MELS) -> np.ndarray:
+    """``10 log10(mel @ power + 1e-10)`` of a :func:`power_spectrogram` ``[n_fft // 2 + 1, frames]``."""
     import librosa
 
-    power = power_spectrogram(wave, n_fft, hop)
-    mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+    mel = librosa.filters.mel(sr=sample_rate, n_fft=2 * (power.shape[0] - 1), n_mels=n_mels)
     return np.asarray(10.0 * np.log10(mel @ power + LSD_EPS), dtype=np.float64)
 
 
@@ -95,8 +104,7 @@ def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
     listener hears more than the fine structure of the high bins)."""
     if reference.shape != estimate.shape:
         raise ValueError(f"waveforms differ in shape: {reference.shape} vs {estimate.shape}")
-    a, b = log_mel_spectrogram(reference, sample_rate), log_mel_spectrogram(estimate, sample_rate)
-    return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=0))))
+    return spectral_distance(log_mel_spectrogram(reference, sample_rate), log_mel_spectrogram(estimate, sample_rate))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from vgim.frames import SAMPLE_RATE
 from vgim.interpret.decoding import as_batch
-from vgim.interpret.spectra import LSD_HOP, LSD_N_FFT, log_spectrogram, time_axis_extent
+from vgim.interpret.spectra import LSD_HOP, LSD_N_FFT, log_spectrogram, spectral_distance, time_axis_extent
 from vgim.model.stack import GIMModule, Stack
 from vgim.objective.reconstruction import AudioDecoder
 
@@ -162,11 +162,6 @@ def _decode(model: Stack, decoder: AudioDecoder, module: int, z: np.ndarray, n_s
     return np.asarray(y[:, 0].float().cpu().numpy())
 
 
-def _spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """:func:`~vgim.interpret.spectra.log_spectral_distance` of two dB power spectrograms ``[bins, frames]``."""
-    return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=0))))
-
-
 def _check_decoder(decoder: AudioDecoder, module: int) -> None:
     if decoder.module_index != module:
         raise ValueError(f"the decoder decodes module {decoder.module_index} (0-based), not module {module}")
@@ -256,7 +251,7 @@ def traverse(
         swept[k] = z[:, :, d]
         sweeps.append(z)
         ends = decoder.power_db(_context(model, decoder, module, z[[0, -1]]), n)
-        effect[k] = _spectral_distance(ends[0], ends[1])
+        effect[k] = spectral_distance(ends[0], ends[1])
     order = np.argsort(-effect, kind="stable")
     n_audio = len(chosen) if audio_dims is None else min(audio_dims, len(chosen))
     audio = np.stack([_decode(model, decoder, module, sweeps[k], n) for k in order[:n_audio]])

@@ -29,7 +29,7 @@ from vgim.frames import FrameInfo
 from vgim.objective.base import Head, HeadOutput, HeadSpec, register_head
 from vgim.objective.reconstruction import AudioDecoder
 
-__all__ = ["SpectrogramDecoder", "SpectrogramHead", "SpectrogramOptions"]
+__all__ = ["SpectrogramDecoder", "SpectrogramHead", "SpectrogramOptions", "griffin_lim"]
 
 #: Magnitude floor of the log spectrum: ``log(|X| + 1e-5)`` (-100 dB, the floor of the log-spectral distance).
 MAG_FLOOR = 1e-5
@@ -60,6 +60,19 @@ class SpectrogramOptions:
             raise ConfigError(f"objective.options: spectrogram needs an odd kernel, got {self.kernel}")
         if self.hop > self.n_fft:
             raise ConfigError(f"objective.options: spectrogram needs hop <= n_fft, got {self.hop} > {self.n_fft}")
+
+
+def griffin_lim(magnitude: np.ndarray, options: SpectrogramOptions, length: int) -> np.ndarray:
+    """``length`` samples with STFT magnitudes ``magnitude`` ``[bins, frames]`` (``options``' STFT): librosa's
+    Griffin-Lim, ``options.griffin_lim_iters`` iterations, momentum 0.99, a fixed random start (repeatable)."""
+    import librosa
+
+    o = options
+    return np.asarray(
+        librosa.griffinlim(
+            magnitude, n_iter=o.griffin_lim_iters, hop_length=o.hop, n_fft=o.n_fft, length=length, random_state=0
+        )
+    )
 
 
 class SpectrogramDecoder(AudioDecoder):
@@ -124,17 +137,9 @@ class SpectrogramDecoder(AudioDecoder):
         """A waveform ``[batch, 1, length]``: the predicted magnitudes (``exp(prediction) - 1e-5``, at least 0)
         with Griffin-Lim phases (librosa, ``griffin_lim_iters`` iterations, momentum 0.99, a fixed random start
         so the output is repeatable)."""
-        import librosa
-
         # invert log(|X| + floor) exactly, so that a predicted floor is silence (not a -100 dB noise bed)
         mags = (self.forward(c, length).exp() - MAG_FLOOR).clamp(min=0.0).cpu().numpy().astype(np.float64)
-        o = self.options
-        waves = [
-            librosa.griffinlim(
-                m, n_iter=o.griffin_lim_iters, hop_length=o.hop, n_fft=o.n_fft, length=length, random_state=0
-            )
-            for m in mags
-        ]
+        waves = [griffin_lim(m, self.options, length) for m in mags]
         return torch.from_numpy(np.stack(waves).astype(np.float32)).unsqueeze(1).to(c.device)
 
     @torch.no_grad()
