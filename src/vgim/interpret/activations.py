@@ -73,22 +73,6 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     return out
 
 
-def _as_wave(wave: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray:
-    """``wave`` as float32 mono at 16 kHz (resampled when ``sample_rate`` differs)."""
-    if isinstance(wave, torch.Tensor):
-        wave = wave.detach().cpu().numpy()
-    x = np.asarray(wave, dtype=np.float32)
-    if x.ndim != 1:
-        raise ValueError(f"expected a mono waveform of shape [samples], got {x.shape}")
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    if sample_rate != SAMPLE_RATE:
-        from vgim.audio import resample
-
-        x = resample(x, sample_rate, SAMPLE_RATE)
-    return x
-
-
 @torch.no_grad()
 def module_outputs(
     model: Stack,
@@ -126,23 +110,7 @@ def module_outputs(
     ValueError
         If ``wave`` is not 1-D, ``upto`` is out of range, or the wave is shorter than the receptive field.
     """
-    last = model.n_modules - 1 if upto is None else upto
-    if not 0 <= last < model.n_modules:
-        raise ValueError(f"module {upto} out of range: the model has modules 0..{model.n_modules - 1}")
-    x = _as_wave(wave, sample_rate)
-    if x.shape[0] < model.frames[last].receptive_field or min(model.n_frames(x.shape[0])[: last + 1]) < 1:
-        raise ValueError(
-            f"waveform has {x.shape[0]} samples at 16 kHz: too short for this model "
-            f"(receptive field {model.frames[last].receptive_field} samples)"
-        )
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        outs = model(torch.from_numpy(x).to(device).view(1, 1, -1), sample=False, upto=last, chunk_frames=chunk_frames)
-    finally:
-        model.train(was_training)
-    return outs
+    return model.encode_wave(wave, sample_rate, upto=upto, chunk_frames=chunk_frames)
 
 
 def _check_module(model: Stack, module: int) -> None:

@@ -282,17 +282,29 @@ class Stack(nn.Module):
         return outputs
 
     @torch.no_grad()
-    def extract_features(
-        self, wave: np.ndarray | Tensor, sample_rate: int = SAMPLE_RATE, chunk_frames: int = 2000
-    ) -> list[Tensor]:
-        """Every module's deterministic representation for one waveform.
+    def encode_wave(
+        self,
+        wave: np.ndarray | Tensor,
+        sample_rate: int = SAMPLE_RATE,
+        upto: int | None = None,
+        chunk_frames: int = 2000,
+    ) -> list[ModuleOutput]:
+        """Deterministic outputs of modules ``0..upto`` (``None``: all) for one waveform, in eval mode.
 
         ``wave`` is ``[samples]`` (mono) at ``sample_rate``; it is resampled to 16 kHz when needed. Returns
-        one ``[time_m, channels_m]`` tensor per module (variational modules give their mean). Convolutions
-        run ``chunk_frames`` frames at a time (0: all at once), so files of any length fit in memory.
+        one :class:`ModuleOutput` per module with batch dimension 1 (no sampling: ``z = mu`` for a
+        variational module). The training/eval mode is restored afterwards. Convolutions run
+        ``chunk_frames`` frames at a time (0: all at once), so files of any length fit in memory. Raises
+        ValueError for a wave that is not 1-D, an ``upto`` out of range or a wave shorter than the
+        receptive field.
         """
         from vgim.audio import resample
 
+        last = self.n_modules - 1 if upto is None else upto
+        if not 0 <= last < self.n_modules:
+            raise ValueError(f"module {upto} out of range: the model has modules 0..{self.n_modules - 1}")
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         if isinstance(wave, Tensor):
             wave = wave.detach().cpu().numpy()
         wave = np.asarray(wave, dtype=np.float32)
@@ -300,17 +312,23 @@ class Stack(nn.Module):
             raise ValueError(f"expected a mono waveform of shape [samples], got {wave.shape}")
         if sample_rate != SAMPLE_RATE:
             wave = resample(wave, sample_rate, SAMPLE_RATE)
-        if wave.shape[0] < self.frames[-1].receptive_field or min(self.n_frames(wave.shape[0])) < 1:
+        if wave.shape[0] < self.frames[last].receptive_field or min(self.n_frames(wave.shape[0])[: last + 1]) < 1:
             raise ValueError(
-                f"waveform has {wave.shape[0]} samples: too short for this model "
-                f"(receptive field {self.frames[-1].receptive_field} samples)"
+                f"waveform has {wave.shape[0]} samples at 16 kHz: too short for this model "
+                f"(receptive field {self.frames[last].receptive_field} samples)"
             )
         device = next(self.parameters()).device
         was_training = self.training
         self.eval()
         try:
             x = torch.from_numpy(wave).to(device).view(1, 1, -1)
-            outs = self.forward(x, sample=False, chunk_frames=chunk_frames)
+            return self.forward(x, sample=False, upto=last, chunk_frames=chunk_frames)
         finally:
             self.train(was_training)
-        return [o.c[0] for o in outs]
+
+    def extract_features(
+        self, wave: np.ndarray | Tensor, sample_rate: int = SAMPLE_RATE, chunk_frames: int = 2000
+    ) -> list[Tensor]:
+        """Every module's deterministic representation for one waveform: one ``[time_m, channels_m]``
+        tensor per module (variational modules give their mean); see :meth:`encode_wave`."""
+        return [o.c[0] for o in self.encode_wave(wave, sample_rate, chunk_frames=chunk_frames)]
