@@ -14,7 +14,7 @@ import numpy as np
 
 from vgim.data.corpus import AudioCorpus
 from vgim.evaluate.evaluation import corpus_features
-from vgim.evaluate.probes import DEFAULT_TASKS, ProbeTask, available_tasks, pool_features, probe_labels
+from vgim.evaluate.probes import DEFAULT_TASKS, ProbeTask, available_tasks, probe_dataset
 from vgim.frames import FrameInfo
 from vgim.interpret.activations import new_figure, save_figure
 from vgim.model.stack import Stack
@@ -176,35 +176,14 @@ def pooled_examples(
     task: ProbeTask,
     pool: str = "mean",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pool one module's features of a corpus into labelled examples, as the probes do.
-
-    Parameters
-    ----------
-    features : sequence of np.ndarray
-        ``[U]`` arrays ``[T_u, C]``, aligned with ``corpus.utterances``.
-    frames : FrameInfo
-        Frame geometry of the features.
-    corpus : AudioCorpus
-        Labels and syllable segments.
-    task : ProbeTask
-        Which label and level (``"segment"``: one example per syllable; ``"utterance"``: per utterance).
-    pool : {"mean", "max", "last", "meanstd", "thirds"}
-        Pooling mode.
-
-    Returns
-    -------
-    x : np.ndarray
-        ``[N, C']`` pooled features.
-    y : np.ndarray
-        ``[N]`` str labels.
-    """
+    """Pool one module's features of a corpus (``[U]`` arrays ``[T_u, C]``, aligned with
+    ``corpus.utterances``) into labelled examples ``x [N, C']``, ``y [N]`` for ``task``, as the probes do:
+    :func:`vgim.evaluate.probes.probe_dataset` with the corpus's labels and segments."""
     if len(features) != len(corpus):
         raise ValueError(f"{len(features)} feature arrays but the corpus has {len(corpus)} utterances")
     labels = [u.labels for u in corpus.utterances]
     segments = [u.segments for u in corpus.utterances]
-    y = probe_labels(labels, segments, task.key, task.level)
-    x = pool_features(features, frames, segments, task.level, pool)
-    return x, y
+    return probe_dataset(features, frames, labels, segments, task.key, task.level, pool)
 
 
 def draw_maps(
