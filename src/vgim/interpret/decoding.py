@@ -23,14 +23,7 @@ from vgim.objective.reconstruction import AudioDecoder
 if TYPE_CHECKING:
     from vgim.interpret.decoders import DecodeResult
 
-__all__ = ["as_batch", "decode_waves", "evaluate_decoders", "evaluate_summary", "reconstruct", "write_examples"]
-
-
-def as_batch(wave: np.ndarray | Tensor, device: torch.device) -> Tensor:
-    x = torch.as_tensor(np.asarray(wave, dtype=np.float32) if not isinstance(wave, Tensor) else wave)
-    if x.dim() != 1:
-        raise ValueError(f"expected a mono waveform of shape [samples], got {tuple(x.shape)}")
-    return x.float().to(device).view(1, 1, -1)
+__all__ = ["decode_waves", "evaluate_decoders", "evaluate_summary", "reconstruct", "write_examples"]
 
 
 @torch.no_grad()
@@ -42,17 +35,11 @@ def reconstruct(model: Stack, decoders: dict[int, AudioDecoder], wave: np.ndarra
     """
     if not decoders:
         return {}
-    device = next(model.parameters()).device
-    x = as_batch(wave, device)
-    was_training = model.training
-    model.eval()
-    try:
-        outs = model(x, sample=False, upto=max(decoders), chunk_frames=2000)
-    finally:
-        model.train(was_training)
+    length = int(np.shape(wave)[-1])
+    outs = model.encode_wave(wave, upto=max(decoders))
     result: dict[int, np.ndarray] = {}
     for m, dec in sorted(decoders.items()):
-        y = dec.synthesize(outs[m].c.to(next(dec.parameters()).device), x.shape[-1])
+        y = dec.synthesize(outs[m].c.to(next(dec.parameters()).device), length)
         result[m] = y[0, 0].float().cpu().numpy()
     return result
 

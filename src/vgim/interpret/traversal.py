@@ -24,7 +24,6 @@ import torch
 from torch import Tensor
 
 from vgim.frames import SAMPLE_RATE
-from vgim.interpret.decoding import as_batch
 from vgim.interpret.spectra import LSD_HOP, LSD_N_FFT, log_spectrogram, spectral_distance, time_axis_extent
 from vgim.model.stack import GIMModule, Stack
 from vgim.objective.reconstruction import AudioDecoder
@@ -131,16 +130,11 @@ def encode_latent(model: Stack, wave: np.ndarray | Tensor, module: int) -> Laten
     """
     if not 0 <= module < model.n_modules:
         raise ValueError(f"module must be in [0, {model.n_modules}), got {module}")
-    x = as_batch(wave, _device(model))
-    was_training = model.training
-    model.eval()
-    try:
-        out = model(x, sample=False, upto=module, chunk_frames=2000)[module]
-    finally:
-        model.train(was_training)
+    out = model.encode_wave(wave, upto=module)[module]
+    length = int(np.shape(wave)[-1])
     if out.mu is not None and out.logvar is not None:
-        return Latent(out.mu[0].cpu().numpy(), out.logvar[0].cpu().numpy(), int(x.shape[-1]))
-    return Latent(out.z[0].cpu().numpy(), None, int(x.shape[-1]))
+        return Latent(out.mu[0].cpu().numpy(), out.logvar[0].cpu().numpy(), length)
+    return Latent(out.z[0].cpu().numpy(), None, length)
 
 
 def _finish(block: GIMModule, z: Tensor) -> Tensor:
