@@ -18,7 +18,7 @@ setup() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet "$TORCH"
-    "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+    "$VENV/bin/python" -m pip install --quiet -e ".[dev,prompts]"
     echo "$want" > "$stamp"
   fi
 }
@@ -41,6 +41,28 @@ install_chromium() {
   return 0
 }
 
+# The prompts tests (tests/test_prompts.py) read Debian's Asterisk voice prompts (English and Spanish G.722,
+# about 24 MB) and the English transcripts, and skip without them. Install them when they are missing and we
+# are root with apt-get; never fail because of it. `vgim data prompts` itself never installs anything.
+PROMPT_PACKAGES="asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-en"
+install_prompts() {
+  if [ -f /usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz ] \
+    && [ -d /usr/share/asterisk/sounds/en_US_f_Allison ] && [ -d /usr/share/asterisk/sounds/es_MX_f_Allison ]; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's Asterisk prompts for the prompts tests (apt-get) ..."
+    # shellcheck disable=SC2086
+    local get="DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PROMPT_PACKAGES"
+    if eval "$get" >/dev/null 2>&1 \
+      || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 && eval "$get" >/dev/null 2>&1; }; then
+      return 0
+    fi
+  fi
+  echo "the Asterisk prompts ($PROMPT_PACKAGES) are not installed and could not be: tests/test_prompts.py will skip"
+  return 0
+}
+
 cmd=${1:-demo}
 shift || true
 case "$cmd" in
@@ -54,6 +76,7 @@ case "$cmd" in
     "$VENV/bin/ruff" format --check src tests
     "$VENV/bin/mypy"
     install_chromium
+    install_prompts
     exec "$VENV/bin/python" -m pytest -q "$@"
     ;;
   setup)

@@ -148,6 +148,30 @@ def _segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_prompts(args: argparse.Namespace) -> int:
+    from vgim.data.prompts import build_prompts_corpus
+
+    languages = [lang for lang in args.languages.split(",") if lang.strip()]
+    result = build_prompts_corpus(
+        args.out,
+        languages=languages,
+        limit=args.limit,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        align=not args.no_align,
+        progress=not args.quiet,
+    )
+    print(result.describe())
+    out = result.out_dir
+    print(f"manifest: {result.manifest}; summary: {out / 'summary.json'}")
+    if "alignment" in result.summary:
+        print(
+            f"LibriSpeech recipe: vgim experiment librispeech --root {out} --subset prompts --alignments "
+            f"{result.alignments} --train-split {out / 'train_split.txt'} --test-split {out / 'test_split.txt'}"
+        )
+    return 0
+
+
 def _decode(args: argparse.Namespace) -> int:
     from vgim.interpret.decoders import train_decoders
     from vgim.interpret.intelligibility import Intelligibility
@@ -360,6 +384,21 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--speaker-pool", default="mean", choices=["mean", "last"], help="utterance vector for speakers")
     ls.add_argument("--device", default="auto", help="feature extraction and supervised baselines")
     ls.set_defaults(func=librispeech_command)
+
+    da = sub.add_parser("data", help="build corpora from installed sources: prompts")
+    sources = da.add_subparsers(dest="source", required=True, metavar="{prompts}")
+    pm = sources.add_parser(
+        "prompts",
+        help="Debian's Asterisk voice prompts (5 voices) as a corpus; English with 10 ms phone alignments",
+    )
+    pm.add_argument("--out", required=True, help="output folder (audio, manifest.csv, alignments, summary.json)")
+    pm.add_argument("--languages", default="en,es,fr,it,ru", help="comma-separated, from en,es,fr,it,ru")
+    pm.add_argument("--limit", type=_positive_int, default=None, help="at most N prompts per language (first by name)")
+    pm.add_argument("--test-fraction", type=float, default=0.2, help="fraction of each language's prompts in test")
+    pm.add_argument("--seed", type=int, default=0, help="seed of the split")
+    pm.add_argument("--no-align", action="store_true", help="skip the English phone alignment")
+    pm.add_argument("--quiet", action="store_true")
+    pm.set_defaults(func=_data_prompts)
 
     dc = sub.add_parser("decode", help="train a decoder per module of a run and measure reconstructions")
     dc.add_argument("run")
