@@ -171,3 +171,24 @@ def test_supervised_crops_train_every_module_greedily(fixture: LibriSpeechFixtur
         train_supervised_crops(cfg, corpus.waves, phones, level="segment", steps=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="integer"):
         train_supervised_crops(cfg, corpus.waves, [p.astype(float) for p in phones], level="frame", steps=1)
+
+
+def test_a_one_speaker_corpus_probes_phones_and_leaves_the_speaker_column_empty(tmp_path: Path) -> None:
+    """The English Asterisk prompts have one voice: the recipe runs the phone probe and skips speakers."""
+    fx = make_librispeech_fixture(tmp_path / "one", n_speakers=1, utterances_per_speaker=5)
+    result = run_librispeech_experiment(
+        fx["root"],
+        **_paths(fx),
+        presets=("cpc",),
+        out=tmp_path / "ls",
+        steps=STEPS,
+        overrides=TINY,
+        supervised_steps=STEPS,
+        probe_epochs=2,
+        probe_batch_size=128,
+        progress=False,
+    )
+    assert {r.task for r in result.results} == {"phone"}
+    assert "| MFCC |" in result.table and "| CPC m2 |" in result.table
+    assert all(ln.split("|")[3].strip() == "-" for ln in result.table.splitlines()[2:] if ln.startswith("| "))
+    assert "Speaker: not probed (the training split has one speaker)." in result.results_md.read_text()

@@ -258,11 +258,17 @@ def run_librispeech_experiment(
         test.n_frames,
     )
     settings = ProbeSettings(probe_epochs, probe_batch_size, probe_lr, align, speaker_pool, seed)
+    # a corpus of one speaker (e.g. the English Asterisk prompts) has no speaker task: its column stays "-"
+    active_tasks: tuple[Task, ...] = TASKS if len(set(train.speakers)) >= 2 else ("phone",)
+    if "speaker" not in active_tasks:
+        log.warning("the training split has one speaker (%s): the speaker probe is skipped", train.speakers[0])
 
-    def probe(name: str, source: Stack | None, tasks: Sequence[Task] = TASKS) -> list[ProbeResult]:
+    def probe(name: str, source: Stack | None, tasks: Sequence[Task] = active_tasks) -> list[ProbeResult]:
         t1 = time.perf_counter()
         if source is None:
-            res = probe_source(name, mfcc_extract, [mfcc_frames(SAMPLE_RATE)], train, test, settings, progress=progress)
+            res = probe_source(
+                name, mfcc_extract, [mfcc_frames(SAMPLE_RATE)], train, test, settings, tasks=tasks, progress=progress
+            )
         else:
             extract = stack_extract(source)
             res = probe_source(name, extract, source.frames, train, test, settings, tasks=tasks, progress=progress)
@@ -293,7 +299,7 @@ def run_librispeech_experiment(
         for label in SUPERVISED:
             greedy = label.startswith("greedy")
             per_task: dict[str, list[ProbeResult]] = {}
-            for task in TASKS:
+            for task in active_tasks:
                 run_dir = out_dir / f"{label.replace(' ', '-')}-{task}"
                 t = time.perf_counter()
                 stack, reused = supervised_baseline(
@@ -312,7 +318,7 @@ def run_librispeech_experiment(
                 per_task[task] = probe(label, stack, tasks=[task])
             # one row per module: the phone column from the phone-trained encoder, speakers from the other
             for m in range(len(per_task["phone"])):
-                results += [per_task["phone"][m], per_task["speaker"][m]]
+                results += [per_task[task][m] for task in active_tasks]
 
     table, rows = results_table(results, last_rows)
     seconds["total"] = time.perf_counter() - t0

@@ -86,8 +86,13 @@ def results_header(
         f"batch {settings.batch_size}; module frames matched to label frames by `{settings.align}`), trained on "
         f"{train.n_frames} of {sum(int(p.shape[0]) for p in train.phones)} training frames and scored on "
         f"{test.n_frames} of {sum(int(p.shape[0]) for p in test.phones)} test frames (uniform sample); "
-        f"majority class {chance['phone'] * 100:.1f}%. Speaker: logistic regression on the utterance "
-        f"{settings.speaker_pool}; majority class {chance['speaker'] * 100:.1f}%.",
+        f"majority class {chance['phone'] * 100:.1f}%. "
+        + (
+            f"Speaker: logistic regression on the utterance {settings.speaker_pool}; majority class "
+            f"{chance['speaker'] * 100:.1f}%."
+            if chance["speaker"] == chance["speaker"]  # not NaN: the speaker task ran
+            else "Speaker: not probed (the training split has one speaker)."
+        ),
         "",
         "Rows `<model> m<k>` are module k; the papers' numbers stand beside MFCC and the last module of CPC "
         "and GIM. Supervised rows: the phone column comes from an encoder trained on phones, the speaker "
