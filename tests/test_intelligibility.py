@@ -135,3 +135,43 @@ def test_intelligibility_leaves_out_a_label_with_one_class() -> None:
     assert table is not None and table.tasks == ["speaker"]
     single = [Utterance(u.path, {"speaker": "thesis"}, None, u.split) for u in train_c.utterances]
     assert intelligibility(AudioCorpus(single, train_c.waves, 16000), test_c, {}) is None
+
+
+def test_griffin_lim_keeps_digital_silence_silent() -> None:
+    """A word with digital silence around it: Griffin-Lim of its own magnitudes leaks the loud frames' energy
+    into the silent edge frames; the silence gate zeroes what a silent frame's window covers, so those frames
+    come back at the floor, while the sounding frames are left as they were."""
+    import librosa
+
+    from vgim.interpret.spectra import log_spectrogram
+    from vgim.objective.spectrogram import SpectrogramOptions, griffin_lim, silence_gate
+
+    o = SpectrogramOptions()
+    rng = np.random.default_rng(0)
+    wave = np.zeros(6000, dtype=np.float32)
+    t = np.arange(4000) / 16000
+    wave[1000:5000] = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(4000)
+    mag = np.abs(librosa.stft(wave, n_fft=o.n_fft, hop_length=o.hop))
+    # as a decoder predicts it: the sounding frames smoothed over time, the silent ones at zero
+    sounding = mag.max(axis=0) > 1e-3
+    mag[:, sounding] = (np.roll(mag, 1, axis=1) + mag + np.roll(mag, -1, axis=1))[:, sounding] / 3
+    gain = silence_gate(mag, o, wave.shape[0])
+    assert gain[:700].max() == 0.0 and gain[5300:].max() == 0.0  # under the silent frames' windows
+    # the word is untouched but for its last samples: the first frame after it, at -69 dB, counts as silent
+    # and its window's tail reaches 7 samples into the word (plus the fade)
+    assert gain[1000:4960].min() == 1.0 and gain[4960:5000].min() < 1.0
+    assert np.all(np.diff(gain[700:1000]) >= 0) and np.all(np.diff(gain[4900:5300]) <= 0)  # faded, no step
+    ref = log_spectrogram(wave)
+    silent = ref.max(axis=0) < -90  # the reference's digital-silence frames
+    assert silent.sum() >= 6
+    plain = librosa.griffinlim(
+        mag, n_iter=o.griffin_lim_iters, hop_length=o.hop, n_fft=o.n_fft, length=6000, random_state=0
+    )
+    gated = griffin_lim(mag, o, wave.shape[0])
+    np.testing.assert_allclose(gated, plain * gain, rtol=1e-5, atol=1e-7)
+    err = {k: np.abs(log_spectrogram(v) - ref) for k, v in (("plain", plain), ("gated", gated))}
+    # silence comes back far closer to silence; the word's frames are as they were
+    assert err["plain"][:, silent].mean() > 10.0  # the leak the gate is for
+    assert err["gated"][:, silent].mean() < err["plain"][:, silent].mean() / 3
+    assert abs(err["gated"][:, ~silent].mean() - err["plain"][:, ~silent].mean()) < 1.0
+    assert np.all(silence_gate(np.ones_like(mag), o, wave.shape[0]) == 1.0)  # nothing silent: gain 1

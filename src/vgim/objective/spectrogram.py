@@ -29,7 +29,7 @@ from vgim.frames import FrameInfo
 from vgim.objective.base import Head, HeadOutput, HeadSpec, register_head
 from vgim.objective.reconstruction import AudioDecoder
 
-__all__ = ["SpectrogramDecoder", "SpectrogramHead", "SpectrogramOptions", "griffin_lim"]
+__all__ = ["SILENT_DB", "SpectrogramDecoder", "SpectrogramHead", "SpectrogramOptions", "griffin_lim", "silence_gate"]
 
 #: Magnitude floor of the log spectrum: ``log(|X| + 1e-5)`` (-100 dB, the floor of the log-spectral distance).
 MAG_FLOOR = 1e-5
@@ -62,17 +62,60 @@ class SpectrogramOptions:
             raise ConfigError(f"objective.options: spectrogram needs hop <= n_fft, got {self.hop} > {self.n_fft}")
 
 
+#: A frame whose loudest bin is below this power (dB, ``20 log10 |X|`` of the Hann-windowed STFT of audio at
+#: full scale 1) counts as digital silence in :func:`silence_gate`: 12 dB below the bin of a tone of one
+#: 16-bit step (``2**-15``, ``20 log10(n_fft / 4 * 2**-15)`` = -48 dB at ``n_fft`` 512), so quieter than
+#: anything a 16-bit file holds. (A full-scale tone's bin is near +42 dB; a -70 dBFS noise floor's near -48.)
+SILENT_DB = -60.0
+#: Samples of the raised-cosine fade at each edge of a silenced stretch (2 ms at 16 kHz), so it does not click.
+FADE = 32
+
+
+def silence_gate(magnitude: np.ndarray, options: SpectrogramOptions, length: int) -> np.ndarray:
+    """A ``[length]`` gain that is 0 wherever ``magnitude`` (``[bins, frames]``) says the audio is silent.
+
+    An STFT frame that is exactly zero means every sample under its window is zero (the window is positive
+    inside), so each frame whose loudest bin is below :data:`SILENT_DB` zeroes the ``n_fft - 1`` samples its
+    window covers, with a :data:`FADE`-sample fade on the sounding side. A quiet frame beside a sound, its
+    window's tail touching the sound's first or last samples at a weight near 0, trims the sound there (a
+    few samples plus the fade). Griffin-Lim alone cannot honour a silent frame beside a loud one: the loud
+    frame's window overlaps it, and its estimated phases spread energy into the silence (tens of dB above
+    the digital silence of, e.g., espeak's word edges)."""
+    o = options
+    gain = np.ones(length)
+    frames = np.flatnonzero(20.0 * np.log10(magnitude.max(axis=0) + 1e-12) < SILENT_DB)
+    if frames.size == 0:
+        return gain
+    half = o.n_fft // 2
+    silent = np.zeros(length, dtype=bool)
+    for j in frames:
+        c = int(j) * o.hop
+        silent[max(0, c - half + 1) : max(0, min(length, c + half))] = True
+    gain[silent] = 0.0
+    # fade in/out over FADE samples outside every silent stretch
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(1, FADE + 1) / (FADE + 1)))  # rises from ~0 to ~1
+    edges = np.flatnonzero(np.diff(silent.astype(np.int8)))  # a stretch starts after or ends at these indices
+    for e in (int(i) for i in edges):
+        if silent[e]:  # silence ends at e: fade in over e+1 ..
+            lo, hi = e + 1, min(length, e + 1 + FADE)
+            gain[lo:hi] = np.minimum(gain[lo:hi], ramp[: hi - lo])
+        else:  # silence starts at e+1: fade out over .. e
+            lo, hi = max(0, e + 1 - FADE), e + 1
+            gain[lo:hi] = np.minimum(gain[lo:hi], ramp[::-1][FADE - (hi - lo) :])
+    return gain
+
+
 def griffin_lim(magnitude: np.ndarray, options: SpectrogramOptions, length: int) -> np.ndarray:
     """``length`` samples with STFT magnitudes ``magnitude`` ``[bins, frames]`` (``options``' STFT): librosa's
-    Griffin-Lim, ``options.griffin_lim_iters`` iterations, momentum 0.99, a fixed random start (repeatable)."""
+    Griffin-Lim, ``options.griffin_lim_iters`` iterations, momentum 0.99, a fixed random start (repeatable),
+    then the frames that ``magnitude`` says are digitally silent made silent (:func:`silence_gate`)."""
     import librosa
 
     o = options
-    return np.asarray(
-        librosa.griffinlim(
-            magnitude, n_iter=o.griffin_lim_iters, hop_length=o.hop, n_fft=o.n_fft, length=length, random_state=0
-        )
+    wave = librosa.griffinlim(
+        magnitude, n_iter=o.griffin_lim_iters, hop_length=o.hop, n_fft=o.n_fft, length=length, random_state=0
     )
+    return np.asarray(wave * silence_gate(magnitude, o, length), dtype=wave.dtype)
 
 
 class SpectrogramDecoder(AudioDecoder):
