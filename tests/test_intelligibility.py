@@ -138,9 +138,9 @@ def test_intelligibility_leaves_out_a_label_with_one_class() -> None:
 
 
 def test_griffin_lim_keeps_digital_silence_silent() -> None:
-    """A word with digital silence around it: Griffin-Lim of its own magnitudes leaks the loud frames' energy
-    into the silent edge frames; the silence gate zeroes what a silent frame's window covers, so those frames
-    come back at the floor, while the sounding frames are left as they were."""
+    """A word with digital silence around it, its magnitudes smoothed as a decoder predicts them: Griffin-Lim
+    leaks the loud frames' energy into the silent edge frames; the silence gate zeroes what a silent frame's
+    window covers, so those frames come back far closer to the floor, the sounding frames as they were."""
     import librosa
 
     from vgim.interpret.spectra import log_spectrogram

@@ -17,7 +17,7 @@ from vgim.data.source import open_corpus
 from vgim.evaluate.evaluation import train_test_split
 from vgim.interpret.decoders import load_decoders
 from vgim.interpret.spectra import LSD_EPS, power_spectrogram
-from vgim.objective.spectrogram import MAG_FLOOR, SpectrogramDecoder, griffin_lim
+from vgim.objective.spectrogram import SpectrogramDecoder, griffin_lim
 
 
 def _db(wave: np.ndarray) -> np.ndarray:
@@ -39,7 +39,7 @@ def main(run: str, decoders: str, n_files: int = 40) -> None:
         for w in waves:
             c = model.encode_wave(w, upto=m)[m].c
             ref = _db(w)
-            mags = (dec.forward(c, len(w)).exp() - MAG_FLOOR).clamp(min=0).detach().double().numpy()[0]
+            mags = dec.magnitudes(c, len(w))[0]
             plain = librosa.griffinlim(
                 mags, n_iter=o.griffin_lim_iters, hop_length=o.hop, n_fft=o.n_fft, length=len(w), random_state=0
             )

@@ -1,4 +1,4 @@
-"""Feature extraction and fp32 matmul speed (part of :mod:`vgim.bench`)."""
+"""Feature extraction and matmul speed (part of :mod:`vgim.bench`)."""
 
 from __future__ import annotations
 
@@ -41,16 +41,16 @@ def measure_features(
     return seconds / per_call, per_call
 
 
-def measure_matmul(n: int = 2048, reps: int = 5, device: str = "auto") -> float:
-    """fp32 ``torch.matmul`` throughput of ``n x n`` by ``n x n`` in FLOP/s (``2 n^3`` per product), from
-    the fastest of ``reps`` timed products after one untimed one."""
+def measure_matmul(n: int = 2048, reps: int = 5, device: str = "auto", dtype: torch.dtype = torch.float32) -> float:
+    """``torch.matmul`` throughput of ``n x n`` by ``n x n`` in ``dtype`` (default fp32) in FLOP/s (``2 n^3``
+    per product), from the fastest of ``reps`` timed products after one untimed one."""
     from vgim.train.loop import resolve_device
 
     dev = resolve_device(device)
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(dev)
-    b = torch.randn(n, n, generator=g).to(dev)
-    out = torch.empty(n, n, device=dev)
+    a = torch.randn(n, n, generator=g).to(dev, dtype)
+    b = torch.randn(n, n, generator=g).to(dev, dtype)
+    out = torch.empty(n, n, device=dev, dtype=dtype)
     torch.matmul(a, b, out=out)  # warm-up
     sync(dev)
     best = math.inf

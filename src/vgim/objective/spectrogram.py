@@ -176,13 +176,18 @@ class SpectrogramDecoder(AudioDecoder):
         return self.out(h).float().clamp(max=10.0)
 
     @torch.no_grad()
+    def magnitudes(self, c: Tensor, length: int) -> np.ndarray:
+        """The predicted STFT magnitudes ``[batch, bins, frames]`` (float64): ``exp(prediction) - 1e-5``, at
+        least 0, which inverts ``log(|X| + 1e-5)`` exactly, so that a predicted floor is silence (not a
+        -100 dB noise bed)."""
+        return np.asarray((self.forward(c, length).exp() - MAG_FLOOR).clamp(min=0.0).double().cpu().numpy())
+
+    @torch.no_grad()
     def synthesize(self, c: Tensor, length: int) -> Tensor:
-        """A waveform ``[batch, 1, length]``: the predicted magnitudes (``exp(prediction) - 1e-5``, at least 0)
-        with Griffin-Lim phases (librosa, ``griffin_lim_iters`` iterations, momentum 0.99, a fixed random start
-        so the output is repeatable)."""
-        # invert log(|X| + floor) exactly, so that a predicted floor is silence (not a -100 dB noise bed)
-        mags = (self.forward(c, length).exp() - MAG_FLOOR).clamp(min=0.0).cpu().numpy().astype(np.float64)
-        waves = [griffin_lim(m, self.options, length) for m in mags]
+        """A waveform ``[batch, 1, length]``: :meth:`magnitudes` with Griffin-Lim phases (:func:`griffin_lim`:
+        librosa, ``griffin_lim_iters`` iterations, momentum 0.99, a fixed random start so the output is
+        repeatable, then the silence gate)."""
+        waves = [griffin_lim(m, self.options, length) for m in self.magnitudes(c, length)]
         return torch.from_numpy(np.stack(waves).astype(np.float32)).unsqueeze(1).to(c.device)
 
     @torch.no_grad()
@@ -193,8 +198,7 @@ class SpectrogramDecoder(AudioDecoder):
 
         if (self.options.n_fft, self.options.hop) != (LSD_N_FFT, LSD_HOP):
             return super().power_db(c, length)
-        mag = (self.forward(c, length).exp() - MAG_FLOOR).clamp(min=0.0).double()
-        return np.asarray((10.0 * torch.log10(mag**2 + LSD_EPS)).cpu().numpy())
+        return np.asarray(10.0 * np.log10(self.magnitudes(c, length) ** 2 + LSD_EPS))
 
 
 @register_head("spectrogram")

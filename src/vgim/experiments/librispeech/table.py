@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,7 +91,7 @@ def results_header(
         + (
             f"Speaker: logistic regression on the utterance {settings.speaker_pool}; majority class "
             f"{chance['speaker'] * 100:.1f}%."
-            if chance["speaker"] == chance["speaker"]  # not NaN: the speaker task ran
+            if not math.isnan(chance["speaker"])  # NaN: the speaker task did not run
             else "Speaker: not probed (the training split has one speaker)."
         ),
         "",
