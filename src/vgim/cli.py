@@ -149,7 +149,7 @@ def _segment(args: argparse.Namespace) -> int:
 
 
 def _data_prompts(args: argparse.Namespace) -> int:
-    from vgim.data.prompts import build_prompts_corpus
+    from vgim.data.prompts import ALIGNMENT_FILE, MANIFEST_FILE, build_prompts_corpus
 
     languages = [lang for lang in args.languages.split(",") if lang.strip()]
     result = build_prompts_corpus(
@@ -163,11 +163,11 @@ def _data_prompts(args: argparse.Namespace) -> int:
     )
     print(result.describe())
     out = result.out_dir
-    print(f"manifest: {result.manifest}; summary: {out / 'summary.json'}")
+    print(f"manifest: {out / MANIFEST_FILE}; summary: {out / 'summary.json'}")
     if "alignment" in result.summary:
         print(
             f"LibriSpeech recipe: vgim experiment librispeech --root {out} --subset prompts --alignments "
-            f"{result.alignments} --train-split {out / 'train_split.txt'} --test-split {out / 'test_split.txt'}"
+            f"{out / ALIGNMENT_FILE} --train-split {out / 'train_split.txt'} --test-split {out / 'test_split.txt'}"
         )
     return 0
 

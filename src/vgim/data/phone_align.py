@@ -26,9 +26,8 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -75,8 +74,7 @@ class MissingSourceError(FileNotFoundError):
     """A source the prompts command reads is not installed; the message names the package to install."""
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """One aligned phone: pocketsphinx's symbol, first frame and number of 10 ms frames."""
 
     phone: str
@@ -84,17 +82,9 @@ class Segment:
     duration: int
 
 
-@dataclass(frozen=True)
-class TranscriptWords:
-    """The words to align for one prompt, or why there are none.
-
-    Attributes
-    ----------
-    words
-        Lower-case words, as CMUdict spells them (empty when ``problem`` is set).
-    problem
-        ``""`` or the reason the transcript cannot be aligned (e.g. ``"no speech in the transcript"``).
-    """
+class TranscriptWords(NamedTuple):
+    """The words to align for one prompt (lower case, as CMUdict spells them; empty when ``problem`` is set),
+    or in ``problem`` the reason the transcript cannot be aligned (e.g. ``"no speech in the transcript"``)."""
 
     words: tuple[str, ...]
     problem: str = ""

@@ -113,6 +113,9 @@ LANGUAGES = tuple(VOICES)
 #: The package with the English transcripts, and the file in it.
 TRANSCRIPT_PACKAGE = "asterisk-core-sounds-en"
 TRANSCRIPT_FILE = "core-sounds-en.txt.gz"
+#: What the corpus folder holds beside the audio (the CPC alignment file's name, as the recipe expects).
+MANIFEST_FILE = "manifest.csv"
+ALIGNMENT_FILE = "converted_aligned_phones.txt"
 
 
 @dataclass
@@ -131,14 +134,6 @@ class PromptsResult:
 
     out_dir: Path
     summary: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def manifest(self) -> Path:
-        return self.out_dir / "manifest.csv"
-
-    @property
-    def alignments(self) -> Path:
-        return self.out_dir / "converted_aligned_phones.txt"
 
     def describe(self) -> str:
         """A few lines for the terminal: files and minutes per language, the alignment and its failures."""
@@ -359,7 +354,7 @@ def build_prompts_corpus(
         }
         utts += kept
     bar.close()
-    _write_manifest(out_dir / "manifest.csv", utts)
+    _write_manifest(out_dir / MANIFEST_FILE, utts)
     summary: dict[str, Any] = {
         "out": str(out_dir),
         "subset": SUBSET,
@@ -430,7 +425,7 @@ def _align_english(
         lines.append(u.uid + " " + " ".join(map(str, labels.tolist())))
         trans.setdefault(u.path.parent, []).append(f"{u.uid} {' '.join(words.words).upper()}")
         splits[u.split].append(u.uid)
-    (out_dir / "converted_aligned_phones.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    (out_dir / ALIGNMENT_FILE).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     write_phone_map(out_dir / "phones.txt")
     for split, ids in splits.items():
         (out_dir / f"{split}_split.txt").write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
