@@ -70,10 +70,10 @@ def test_decoder_output_length_equals_input_length(preset: str) -> None:
 
 
 def test_decoder_mirrors_the_encoder_layers() -> None:
-    cfg = load_config("vgim-thesis")  # module 1: conv 10/4, 8/3, 3/1 + max-pool 8/4; module 2: conv 6/2 ...
+    cfg = load_config("vgim-thesis")  # module 1: conv 10/4, pool 8/4, conv 8/3, pool 8/4; module 2: conv 6/2 x 2
     dec = Decoder(cfg.model, 1, hidden=8)
     specs = [s for s in cfg.model.layers if s.kind in ("conv", "maxpool")][::-1]
-    assert len(dec.layers) == len(specs) == 7
+    assert len(dec.layers) == len(specs) == 6
     for layer, spec in zip(dec.layers, specs, strict=True):
         assert isinstance(layer, torch.nn.ConvTranspose1d)
         assert (layer.kernel_size[0], layer.stride[0], layer.padding[0]) == (spec.kernel, spec.stride, spec.padding)

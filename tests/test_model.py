@@ -216,3 +216,36 @@ def test_gabor_layer_geometry_loudness_and_gradients() -> None:
     cfg.model.layers[1] = LayerSpec("gabor", 16, 400, 160, 120)
     with pytest.raises(ConfigError, match="gabor filter bank must be the first layer"):
         validate(cfg)
+
+
+def test_thesis_network_frames_and_kernel_3_heads() -> None:
+    """The thesis's network: 10240 samples -> 52 frames (module 1) -> 13 (module 2); the mu/sigma heads are
+    parallel kernel-3 convolutions whose reach is part of the receptive field."""
+    cfg = load_config("vgim-thesis")
+    stack = Stack(cfg.model)
+    assert stack.n_frames(10240) == [52, 13]
+    assert [f.hop for f in stack.frames] == [192, 768]
+    head = stack.block(0).bottleneck
+    assert head.mu.kernel_size == (3,) and head.logvar.kernel_size == (3,)  # type: ignore[union-attr]
+    assert load_config("gim-thesis").model.bottleneck == "gaussian"  # GIM keeps the heads, with beta = 0
+    stack.eval()
+    n, s = 10240, 5000
+    base = torch.zeros(1, 1, n)
+    bumped = base.clone()
+    bumped[0, 0, s] = 1.0
+    for m in range(2):
+        with torch.no_grad():
+            d = (stack(bumped)[m].z - stack(base)[m].z).abs().sum(-1)[0]
+        changed = torch.nonzero(d > 0).flatten().numpy()
+        info = stack.frames[m]
+        reach = np.abs(info.offset + changed * info.hop - s)
+        assert changed.size > 0 and np.all(reach <= info.receptive_field / 2)
+        # without the heads' two extra frames of reach the outermost changed frames would lie outside it
+        assert reach.max() > (info.receptive_field - 2 * info.hop) / 2 - info.hop
+
+
+def test_gaussian_head_kernel_must_be_odd() -> None:
+    from vgim.config import ConfigError
+
+    with pytest.raises(ConfigError, match="odd"):
+        load_config("vgim-thesis", ["model.bottleneck_options.kernel=2"])

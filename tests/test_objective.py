@@ -163,3 +163,58 @@ def test_contexts_that_are_the_latents_match_the_reference_and_its_gradient(
     assert torch.equal(out2.negatives, out.negatives)
     (grad2,) = torch.autograd.grad(out2.loss, z2)
     torch.testing.assert_close(grad, grad2, rtol=1e-5, atol=1e-6)
+
+
+def reference_per_k(
+    z: torch.Tensor, c: torch.Tensor, W: torch.Tensor, positions: torch.Tensor, negatives: torch.Tensor
+) -> torch.Tensor:
+    """Each k's mean loss over its own positions t < T - k only (GIM's code), by loops."""
+    n_batch, n_time, n_ch = z.shape
+    n_k = negatives.shape[2]
+    flat = z.reshape(n_batch * n_time, n_ch)
+    losses = torch.zeros(n_k)
+    for k in range(1, n_k + 1):
+        w_k = W[(k - 1) * n_ch : k * n_ch]
+        terms = []
+        for b in range(n_batch):
+            for p, t in enumerate(positions.tolist()):
+                if t + k >= n_time:
+                    continue
+                pred = w_k @ c[b, t]
+                s = torch.stack([z[b, t + k] @ pred] + [flat[j] @ pred for j in negatives[b, p, k - 1].tolist()])
+                terms.append(-F.log_softmax(s, dim=0)[0])
+        losses[k - 1] = torch.stack(terms).mean()
+    return losses
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_positions_per_k_score_each_step_at_its_own_positions(dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vgim.objective.infonce as infonce
+
+    monkeypatch.setattr(infonce, "DENSE_SCORE_LIMIT", 1 << 30 if dense else 0)
+    torch.manual_seed(4)
+    head = InfoNCE(5, 5, n_predictions=4, n_negatives=3, max_positions=0, positions_per_k=True)
+    z, c = torch.randn(3, 7, 5), torch.randn(3, 7, 5)
+    out = head.score(z, c)
+    assert out.positions.tolist() == list(range(6))  # t < T - 1: k = 1 uses all six, k = 4 the first three
+    ref = reference_per_k(z, c, head.W.weight.detach(), out.positions, out.negatives)
+    torch.testing.assert_close(out.loss_k.detach(), ref, rtol=1e-5, atol=1e-5)
+    # one cut for every k leaves only t < T - K = 3 positions
+    assert InfoNCE(5, 5, n_predictions=4, n_negatives=3, max_positions=0).score(z, c).positions.numel() == 3
+
+
+def test_gathered_scores_match_autograd_values_and_gradients() -> None:
+    from vgim.objective.infonce import gathered_scores
+
+    torch.manual_seed(5)
+    pred = torch.randn(2500, 4, dtype=torch.float64, requires_grad=True)  # more rows than one chunk
+    z = torch.randn(40, 4, dtype=torch.float64, requires_grad=True)
+    idx = torch.randint(0, 40, (2500, 3))
+    weights = torch.randn(2500, 3, dtype=torch.float64)
+    got = gathered_scores(pred, z, idx)
+    want = (pred.unsqueeze(1) * z[idx]).sum(-1)
+    torch.testing.assert_close(got, want)
+    g_got = torch.autograd.grad((got * weights).sum(), (pred, z))
+    g_want = torch.autograd.grad((want * weights).sum(), (pred, z))
+    for a, b in zip(g_got, g_want, strict=True):
+        torch.testing.assert_close(a, b)

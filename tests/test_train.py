@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -186,3 +187,35 @@ def test_a_nan_loss_stops_the_run_without_applying_it_or_touching_the_checkpoint
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert state["step"] == 10
     assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_exponential_schedule_decays_once_per_epoch() -> None:
+    cfg = Config().train
+    cfg.lr, cfg.lr_schedule, cfg.lr_gamma = 0.01, "exponential", 0.5
+    assert [get_lr(s, 100, cfg, epoch_steps=4) for s in (0, 3, 4, 8, 11)] == [0.01, 0.01, 0.005, 0.0025, 0.0025]
+
+
+def test_fixed_crops_visit_every_file_once_per_epoch_at_one_offset() -> None:
+    waves = [np.arange(100 + 10 * i, dtype=np.float32) + 1000 * i for i in range(7)]
+    b = CropBatches(waves, 50, 3, seed=2, fixed=True)
+    assert b.steps_per_epoch == 3
+    epoch = [b.batch(s).audio[:, 0] for s in range(3)]
+    assert [len(x) for x in epoch] == [3, 3, 1]  # the last batch holds the remainder
+    firsts = sorted(int(row[0]) // 1000 for x in epoch for row in x)
+    assert firsts == list(range(7))  # every file once
+    starts = {int(row[0]) // 1000: int(row[0]) % 1000 for x in epoch for row in x}
+    later = [b.batch(s).audio[:, 0] for s in range(3, 6)]
+    assert {int(row[0]) // 1000: int(row[0]) % 1000 for x in later for row in x} == starts  # the same crops
+    assert [int(r[0]) for r in epoch[0]] != [int(r[0]) for r in later[0]]  # in a new order
+    assert len(set(starts.values())) > 1  # offsets drawn, not all at the start
+
+
+def test_exponential_schedule_is_logged_per_epoch(tmp_path: Path) -> None:
+    cfg = tiny_config(steps=8)
+    cfg.train.lr_schedule, cfg.train.lr_gamma, cfg.train.log_every = "exponential", 0.5, 1
+    cfg.data.crops = "fixed"
+    batches = CropBatches(toy_waves(4), cfg.data.crop_samples, 2, seed=0, fixed=True)  # 4 files: 2 steps an epoch
+    train(cfg, tmp_path / "run", batches=batches, progress=False)
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        lrs = {int(r["step"]): float(r["lr"]) for r in csv.DictReader(f)}  # a row per module and step
+    assert lrs == {s + 1: cfg.train.lr * 0.5 ** (s // 2) for s in range(8)}

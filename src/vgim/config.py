@@ -103,6 +103,8 @@ class ObjectiveConfig:
     max_positions: int = 128
     # One set of negatives per scored position for all K steps (K times less gathering; see InfoNCE).
     share_negatives: bool = False
+    # Score each step k at its own positions t < T - k (GIM's code) instead of one cut t < T - K for all k.
+    positions_per_k: bool = False
 
 
 @dataclass
@@ -116,7 +118,10 @@ class TrainConfig:
     batch_size: int = 8  # crops per step and per process
     lr: float = 2e-4
     warmup_steps: int = 0
-    lr_schedule: Literal["constant", "cosine"] = "constant"
+    # "exponential": lr * lr_gamma ** epoch (PyTorch's ExponentialLR stepped once per epoch; an epoch is
+    # ceil(training files / batch_size) steps, see data.crops).
+    lr_schedule: Literal["constant", "cosine", "exponential"] = "constant"
+    lr_gamma: float = 0.995
     grad_clip: float = 0.0  # max global norm per module; 0 disables
     weight_decay: float = 0.0
     seed: int = 0
@@ -157,6 +162,10 @@ class DataConfig:
     background_snr_db: list[float] = field(default_factory=lambda: [0.0, 15.0])
     stream: bool = False  # read crops from disk per batch instead of loading the corpus into memory
     workers: int = 0  # DataLoader worker processes making batches ahead of the loop; 0 = in the loop
+    # "random": each step draws files and crop offsets anew. "fixed": every file is cropped once (its
+    # offset drawn from train.seed) and each epoch visits every crop once in a new order (the thesis's way);
+    # an epoch is ceil(files / batch_size) steps, its last batch the remainder.
+    crops: Literal["random", "fixed"] = "random"
 
 
 @dataclass
@@ -379,6 +388,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"train.modules={t.modules} must list distinct modules in 0..{len(m.modules) - 1} (empty: all)"
         )
+    if not 0 < t.lr_gamma <= 1:
+        raise ConfigError(f"train.lr_gamma must be in (0, 1], got {t.lr_gamma}")
+    if o.positions_per_k and o.share_negatives:
+        raise ConfigError("objective.positions_per_k and objective.share_negatives cannot be combined")
+    if cfg.data.crops == "fixed" and cfg.data.stream:
+        raise ConfigError("data.crops = 'fixed' keeps one crop per file in memory: set data.stream = false")
     if t.checkpoint_every < 1 or t.log_every < 1:
         raise ConfigError("train.checkpoint_every and train.log_every must be >= 1")
     if len(cfg.data.noise_snr_db) not in (0, 2) or len(cfg.data.background_snr_db) != 2:

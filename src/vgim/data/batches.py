@@ -96,11 +96,18 @@ def step_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
     return np.random.default_rng([seed, step] if rank == 0 else [seed, step, rank])
 
 
-class CropBatches:
-    """Random crops of ``crop_samples`` from in-memory waveforms.
+FIXED_CROPS_TAG = 0x46495844  # seeds the fixed crops' offsets apart from any step's draws
 
-    Files are drawn uniformly; a file shorter than a crop is zero-padded at the end. ``augment`` (if
-    given) is applied to each crop with the same step-seeded generator.
+
+class CropBatches:
+    """Crops of ``crop_samples`` from in-memory waveforms.
+
+    ``fixed = False`` (``data.crops = "random"``): every step draws its files uniformly and a fresh offset in
+    each. ``fixed = True`` (``"fixed"``): each file is cropped once, at an offset drawn from ``seed``, and
+    the steps go through the crops epoch by epoch: epoch ``e`` is a permutation seeded by ``(seed, e)``
+    cut into :attr:`steps_per_epoch` batches (the last one holds the remainder), so every crop is seen once
+    per epoch. A file shorter than a crop is zero-padded at the end. ``augment`` (if given) is applied to
+    each crop with the step-seeded generator.
     """
 
     def __init__(
@@ -111,6 +118,7 @@ class CropBatches:
         seed: int = 0,
         speakers: Sequence[str] | None = None,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        fixed: bool = False,
     ) -> None:
         if not waves:
             raise ValueError("no audio to draw training crops from")
@@ -125,19 +133,39 @@ class CropBatches:
             names = sorted(set(speakers))
             index = {s: i for i, s in enumerate(names)}
             self.speaker_ids = np.array([index[s] for s in speakers], dtype=np.int64)
+        self.fixed = fixed
+        spans = np.maximum(self.lengths - crop_samples, 0)
+        offsets = np.random.default_rng([seed, FIXED_CROPS_TAG]).random(len(self.waves))
+        self.fixed_starts = (offsets * (spans + 1)).astype(np.int64) if fixed else None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Steps that make one pass over the files: ``ceil(files / batch_size)`` (for either kind of crop)."""
+        return -(-len(self.waves) // self.batch_size)
 
     def rng(self, step: int, rank: int = 0) -> np.random.Generator:
         return step_rng(self.seed, step, rank)
 
+    def files(self, step: int, rank: int = 0) -> np.ndarray:
+        """The files (indices into ``waves``) of the batch of ``step`` for ``rank``."""
+        if not self.fixed:
+            return self.rng(step, rank).integers(0, len(self.waves), size=self.batch_size)
+        epoch, j = divmod(step, self.steps_per_epoch)
+        order = np.random.default_rng([self.seed, FIXED_CROPS_TAG, epoch, rank]).permutation(len(self.waves))
+        return order[j * self.batch_size : (j + 1) * self.batch_size]
+
     def batch(self, step: int, rank: int = 0) -> Batch:
         """The batch of ``step`` for process ``rank``: ``audio`` ``[batch, 1, crop_samples]``."""
         rng = self.rng(step, rank)
-        idx = rng.integers(0, len(self.waves), size=self.batch_size)
-        out = np.zeros((self.batch_size, self.crop_samples), dtype=np.float32)
+        idx = self.files(step, rank) if self.fixed else rng.integers(0, len(self.waves), size=self.batch_size)
+        out = np.zeros((len(idx), self.crop_samples), dtype=np.float32)
         for row, i in enumerate(idx):
             wave = self.waves[i]
             span = wave.shape[0] - self.crop_samples
-            start = int(rng.integers(0, span + 1)) if span > 0 else 0
+            if self.fixed_starts is not None:
+                start = int(self.fixed_starts[i])
+            else:
+                start = int(rng.integers(0, span + 1)) if span > 0 else 0
             crop = wave[start : start + self.crop_samples]
             if self.augment is not None:
                 crop = self.augment(crop, rng)

@@ -99,4 +99,5 @@ def batches_from_corpus(cfg: Config, corpus: AudioCorpus) -> CropBatches:
         seed=cfg.train.seed,
         speakers=speakers,
         augment=augment if augment.enabled else None,
+        fixed=cfg.data.crops == "fixed",
     )

@@ -248,6 +248,11 @@ class StreamingBatches(Dataset[Batch]):
             index = {s: i for i, s in enumerate(names)}
             self.speaker_ids = np.array([index[s] for s in speakers], dtype=np.int64)
 
+    @property
+    def steps_per_epoch(self) -> int:
+        """Steps that draw as many crops as there are files: ``ceil(files / batch_size)``."""
+        return -(-len(self.files) // self.batch_size)
+
     def __getitem__(self, step: int) -> Batch:
         return self.batch(int(step), self.rank)
 

@@ -65,9 +65,9 @@ _UNSHARED = "objective.share_negatives=false"
 #: replace the convolutions on the waveform with a filter bank; "+ batch negatives" and "+ shared negatives"
 #: each change one thing of "Gabor front end, K=12", and the last three one thing of "+ shared negatives".
 ABLATION: tuple[Variant, ...] = (
-    Variant("thesis GIM", "gim-thesis", ("train.steps=1500",)),
-    Variant("thesis GIM, K=4", "gim-thesis", ("train.steps=1500", "objective.n_predictions=4")),
-    Variant("thesis GIM, lr 1e-3", "gim-thesis", ("train.steps=1500", "train.lr=1e-3")),
+    Variant("thesis-draft GIM", "gim-thesis-draft", ("train.steps=1500",)),
+    Variant("thesis-draft GIM, K=4", "gim-thesis-draft", ("train.steps=1500", "objective.n_predictions=4")),
+    Variant("thesis-draft GIM, lr 1e-3", "gim-thesis-draft", ("train.steps=1500", "train.lr=1e-3")),
     Variant("64 ch, 10 ms frames, GRU", "gim-small", _SMALL),
     Variant("+ same-sequence negatives", "gim-small", _SMALL + _SAME),
     Variant("+ channel LayerNorm", "gim-small", _SMALL + _SAME, norm="layer"),

@@ -5,8 +5,10 @@ head scores and the GRU reads, and returns a *penalty* that the module's loss we
 (``loss = head loss + beta * penalty``) and *stats* that the metrics log. Three are built in:
 
 - ``identity``: ``z = h``, no penalty (CPC, GIM);
-- ``gaussian``: V-GIM's head, ``mu`` and ``log sigma^2`` by 1x1 convolutions, ``z = mu + sigma * eps``
-  while sampling (the reparameterisation trick), else ``mu``; penalty ``KL(q(z|x) || N(0, I))``;
+- ``gaussian``: V-GIM's head, ``mu`` and ``log sigma^2`` by two parallel convolutions (1x1 by default;
+  ``bottleneck_options.kernel = 3`` is the thesis's kernel-3 heads, "same" padded so frames stay put),
+  ``z = mu + sigma * eps`` while sampling (the reparameterisation trick), else ``mu``;
+  penalty ``KL(q(z|x) || N(0, I))``;
 - ``vq``: a VQ-VAE codebook (:mod:`vgim.model.vq`).
 
 A new bottleneck is one file in :mod:`vgim.model`: a subclass of :class:`Bottleneck` decorated with
@@ -28,6 +30,7 @@ __all__ = [
     "BOTTLENECKS",
     "BottleneckOutput",
     "Gaussian",
+    "GaussianOptions",
     "Identity",
     "build_bottleneck",
     "gaussian_kl",
@@ -91,18 +94,36 @@ class Identity(Bottleneck):
         return BottleneckOutput(z=h, penalty=torch.zeros((), device=h.device))
 
 
+@dataclass
+class GaussianOptions:
+    """``kernel``: the width in frames of the two parallel convolutions giving ``mu`` and ``logvar`` (odd;
+    padded by ``kernel // 2`` so the frame count and the frames' centres do not change). 1 is a per-frame
+    (1x1) head; the V-GIM thesis uses 3."""
+
+    kernel: int = 1
+
+    def check(self) -> None:
+        from vgim.config import ConfigError
+
+        if self.kernel < 1 or self.kernel % 2 == 0:
+            raise ConfigError(f"model.bottleneck_options.kernel must be an odd number >= 1, got {self.kernel}")
+
+
 @register_bottleneck("gaussian")
 class Gaussian(Bottleneck):
-    """V-GIM's variational head: ``mu`` and ``logvar`` by 1x1 convolutions, ``z ~ N(mu, sigma^2)``.
+    """V-GIM's variational head: ``mu`` and ``logvar`` by two parallel convolutions, ``z ~ N(mu, sigma^2)``.
 
     The log-variance starts at ``log(0.1 ** 2)`` everywhere: with sigma = 1 the sampling noise drowns the
     still-small means and the head has nothing to learn from; the KL term widens it as mu grows.
     """
 
+    Options = GaussianOptions
+
     def __init__(self, channels: int, options: Any) -> None:
         super().__init__(channels, options)
-        self.mu = nn.Conv1d(channels, channels, 1)
-        self.logvar = nn.Conv1d(channels, channels, 1)
+        kernel = options.kernel
+        self.mu = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
+        self.logvar = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
         nn.init.zeros_(self.logvar.weight)
         nn.init.constant_(self.logvar.bias, LOGVAR_INIT)  # type: ignore[arg-type]
 

@@ -62,6 +62,9 @@ def module_geometry(cfg: ModelConfig) -> list[ModuleGeometry]:
                 z_channels = spec.channels
             elif spec.kind == "gru":
                 gru = spec.channels
+        if cfg.bottleneck == "gaussian" and any(s.kind != "gru" for s in cfg.layers[first : first + n_layers]):
+            # a wider-than-1x1 Gaussian head ("same" padded, stride 1) widens the receptive field only
+            field += (int(cfg.bottleneck_options.get("kernel", 1)) - 1) * hop
         channels = gru if gru is not None else z_channels
         out.append(ModuleGeometry(m, FrameInfo(hop, offset, field), first, first + n_layers, z_channels, channels))
         first += n_layers

@@ -387,6 +387,12 @@ def _train(
             ddp.barrier()
 
     metrics = MetricsWriter(run_dir, start if state is not None else None) if ddp.is_main else None
+    epoch_steps = int(getattr(batches, "steps_per_epoch", 0))
+    if t.lr_schedule == "exponential" and epoch_steps < 1:
+        raise ValueError(
+            f"train.lr_schedule = 'exponential' decays per epoch, and this batch source ({type(batches).__name__}) "
+            "has no steps_per_epoch"
+        )
 
     def checkpoint(step: int) -> None:
         if not ddp.is_main:
@@ -430,7 +436,7 @@ def _train(
         else:
             per = math.ceil(t.steps / stack.n_modules)
             seg_step, seg_total = step - active * per, per
-        lr = get_lr(seg_step, seg_total, t)
+        lr = get_lr(seg_step, seg_total, t, epoch_steps)
         for opt in optimisers:
             for group in opt.param_groups:
                 group["lr"] = lr

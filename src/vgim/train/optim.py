@@ -15,10 +15,13 @@ from vgim.objective.losses import Objective
 __all__ = ["get_lr", "make_adam", "make_optimisers", "module_params"]
 
 
-def get_lr(step: int, total: int, cfg: TrainConfig) -> float:
-    """Linear warm-up over ``warmup_steps``, then constant or cosine decay to 10% at ``total``."""
+def get_lr(step: int, total: int, cfg: TrainConfig, epoch_steps: int = 1) -> float:
+    """Linear warm-up over ``warmup_steps``, then constant, cosine decay to 10% at ``total``, or exponential
+    decay by ``lr_gamma`` once per epoch of ``epoch_steps`` steps (as ``ExponentialLR`` stepped per epoch)."""
     if cfg.warmup_steps > 0 and step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "exponential":
+        return cfg.lr * cfg.lr_gamma ** (step // max(1, epoch_steps))
     if cfg.lr_schedule == "cosine" and total > cfg.warmup_steps:
         progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
         return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
