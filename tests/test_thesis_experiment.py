@@ -41,9 +41,19 @@ def test_quick_thesis_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert all(r["n_test"] > 400 for r in syllable)  # ~171 held-out words x 3 syllables
     mfcc = next(r for r in syllable if r["features"] == "MFCC")
     assert mfcc["accuracy_mean"] > 100 / 9 * 2  # far above chance (9 classes): the pipeline really probes
+    # the default --protocol both: the thesis protocol on the same models, syllables padded to 8800 samples
+    assert data["protocol"] == "both" and "## thesis protocol" in table and "side by side" in table
+    proto = data["thesis_protocol"]
+    assert proto["pad_samples"] == 8800
+    thesis_syllable = {r["features"]: r for r in proto["summary"] if r["task"] == "syllable"}
+    assert {"MFCC", "GIM m1", "V-GIM m2", "random init m1", "supervised m2"} <= set(thesis_syllable)
+    assert all(r["n_test"] == syllable[0]["n_test"] for r in proto["summary"])  # the same test syllables
+    assert thesis_syllable["MFCC"]["accuracy_mean"] > 100 / 9 * 2
+    assert (out / "label_subsets.png").exists() and (out / "tsne" / "tsne_v-gim-m1.png").exists()
     # again without the baselines: the finished runs are reused (their weights stay), no baseline rows
     weights = (out / "gim-seed0" / "export" / "model.safetensors").read_bytes()
     args = ["experiment", "thesis", "--quick", "--steps", "30", "--out", str(out), "--quiet", "--no-baselines"]
+    args += ["--protocol", "vgim"]
     assert main(args) == 0
     table = (out / "results.md").read_text()
     assert "| GIM m1 |" in table and "| MFCC |" in table

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vgim.config import ConfigError
 from vgim.evaluate.pooling import POOL_MODES
+from vgim.evaluate.thesis_probe import THESIS_PAD_SAMPLES
 from vgim.experiments.commands import (
     ablation_command,
     librispeech_command,
@@ -352,7 +353,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated NAME=PRESET rows instead of --gim/--vgim, e.g. 'GIM=gim-thesis-improved,"
         "VQ-GIM=vq-gim-thesis-improved,APC-GIM=apc-gim-thesis-improved,VAE=vae-thesis-improved'",
     )
-    th.add_argument("--pool", default="mean", choices=list(POOL_MODES))
+    th.add_argument("--pool", default="mean", choices=list(POOL_MODES), help="the vgim protocol's pooling")
+    th.add_argument(
+        "--protocol",
+        default="both",
+        choices=["vgim", "thesis", "both"],
+        help="vgim: whole word, pooled per syllable, logistic regression; thesis: every syllable padded and "
+        "encoded alone, its map flattened, a linear layer (100 epochs), label subsets, t-SNE; both (default)",
+    )
+    th.add_argument(
+        "--pad-samples",
+        type=int,
+        default=THESIS_PAD_SAMPLES,
+        help="thesis protocol: the fixed syllable length (16 kHz samples; 0: the corpus's longest syllable)",
+    )
+    th.add_argument(
+        "--standardise", action="store_true", help="thesis protocol: standardise the features (the thesis did not)"
+    )
     th.add_argument(
         "--no-baselines", action="store_true", help="skip the random-init and supervised baselines (MFCC stays)"
     )

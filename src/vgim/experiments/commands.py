@@ -41,6 +41,7 @@ def thesis_corpus(args: argparse.Namespace) -> AudioCorpus:
 
 
 def thesis_command(args: argparse.Namespace) -> int:
+    from vgim.evaluate.thesis_probe import ThesisProbeConfig
     from vgim.experiments.thesis import run_thesis_experiment
 
     corpus = thesis_corpus(args)
@@ -59,6 +60,8 @@ def thesis_command(args: argparse.Namespace) -> int:
         baselines=not args.no_baselines,
         pool=args.pool,
         jobs=args.jobs,
+        protocol=args.protocol,
+        thesis_probe=ThesisProbeConfig(pad_samples=args.pad_samples, standardise=args.standardise),
         progress=not args.quiet,
     )
     print(result.table)

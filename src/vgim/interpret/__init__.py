@@ -78,9 +78,10 @@ from vgim.interpret.diagnostics import (  # noqa: E402
     syllable_factors,
     syllable_latents,
 )
-from vgim.interpret.maps import draw_maps, plot_tsne, pooled_examples, tsne_map  # noqa: E402
+from vgim.interpret.maps import THESIS_TSNE, draw_maps, plot_tsne, pooled_examples, tsne_map  # noqa: E402
 
 __all__ += [
+    "THESIS_TSNE",
     "MIGResult",
     "accuracy_per_k",
     "active_dimensions",

@@ -3,12 +3,16 @@
 Features are pooled exactly as the linear probes pool them (:func:`vgim.evaluate.probes.pool_features`,
 :func:`vgim.evaluate.probes.probe_labels`): the mean over a syllable's frames for syllable, vowel and
 consonant, the mean over the utterance for speaker. :func:`draw_maps` draws one map per module and label.
+The thesis protocol (:mod:`vgim.experiments.thesis_protocol`) maps flattened per-syllable maps with the
+thesis's settings, :data:`THESIS_TSNE`.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +23,17 @@ from vgim.frames import FrameInfo
 from vgim.interpret.activations import new_figure, save_figure
 from vgim.model.stack import Stack
 
-__all__ = ["draw_maps", "plot_tsne", "pooled_examples", "tsne_map"]
+__all__ = ["THESIS_TSNE", "draw_maps", "plot_tsne", "pooled_examples", "tsne_map"]
+
+#: The thesis's t-SNE settings (:func:`tsne_map` keywords): random init, perplexity 30, learning rate 200,
+#: 1000 iterations, on the raw (not standardised) flattened per-syllable maps.
+THESIS_TSNE: dict[str, Any] = {
+    "init": "random",
+    "perplexity": 30.0,
+    "learning_rate": 200.0,
+    "n_iterations": 1000,
+    "standardise": False,
+}
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -34,13 +48,18 @@ def tsne_map(
     *,
     seed: int = 0,
     perplexity: float = 30.0,
+    init: str = "pca",
+    learning_rate: float | str = "auto",
+    n_iterations: int = 1000,
+    standardise: bool = True,
 ) -> np.ndarray:
-    """Two-dimensional t-SNE embedding of standardised features.
+    """Two-dimensional t-SNE embedding of (by default standardised) features.
 
     Each feature dimension is standardised (zero mean, unit variance; constant dimensions are only
-    centred) before :class:`sklearn.manifold.TSNE` (PCA initialisation, automatic learning rate). The
-    labels are not used by the embedding; they are checked against ``features`` so that the returned
-    points line up with the labels passed to :func:`plot_tsne`.
+    centred) before :class:`sklearn.manifold.TSNE` (by default PCA initialisation, automatic learning
+    rate, 1000 iterations; the thesis's settings are :data:`THESIS_TSNE`). The labels are not used by the
+    embedding; they are checked against ``features`` so that the returned points line up with the labels
+    passed to :func:`plot_tsne`.
 
     Parameters
     ----------
@@ -52,6 +71,12 @@ def tsne_map(
         Random state of t-SNE.
     perplexity : float
         t-SNE perplexity; clipped to ``max(1, (N - 1) / 3)`` for small ``N`` (t-SNE needs ``perplexity < N``).
+    init, learning_rate
+        Passed to TSNE (``"pca"`` falls back to ``"random"`` for fewer than 2 rows or dimensions).
+    n_iterations : int
+        Optimisation iterations (TSNE's ``max_iter``, ``n_iter`` before scikit-learn 1.5).
+    standardise : bool
+        Standardise every dimension first.
 
     Returns
     -------
@@ -77,10 +102,14 @@ def tsne_map(
     n = x.shape[0]
     if n < 2 or x.shape[1] == 0:
         return np.zeros((n, 2))
-    x = _standardise(x)
+    if standardise:
+        x = _standardise(x)
     perp = float(min(perplexity, max(1.0, (n - 1) / 3.0)))
-    init = "pca" if min(n, x.shape[1]) >= 2 else "random"
-    tsne = TSNE(n_components=2, perplexity=perp, init=init, learning_rate="auto", random_state=seed)
+    start = init if min(n, x.shape[1]) >= 2 else "random"
+    # scikit-learn renamed n_iter to max_iter in 1.5 (and removed n_iter in 1.7)
+    iterations = "max_iter" if "max_iter" in inspect.signature(TSNE).parameters else "n_iter"
+    options: dict[str, Any] = {iterations: n_iterations}
+    tsne = TSNE(n_components=2, perplexity=perp, init=start, learning_rate=learning_rate, random_state=seed, **options)
     return np.asarray(tsne.fit_transform(x), dtype=np.float64)
 
 
