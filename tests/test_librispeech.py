@@ -26,6 +26,7 @@ from vgim.evaluate.frame_probe import (
     frame_dataset,
     frame_phone_probe,
     label_frame_centres,
+    pairing_shift,
     speaker_probe,
 )
 from vgim.frames import FrameInfo
@@ -226,6 +227,35 @@ def test_align_hop_40(offset: float) -> None:
     np.testing.assert_allclose(short[-1, 1], 4 * n_labels - 4 + 0.5)
 
 
+@pytest.mark.parametrize(("offset", "n_frames"), [(20.0, 100), (20.0, 101), (0.0, 101), (250.0, 103)])
+def test_gim_pairing_keeps_the_last_outputs_at_hop_160(offset: float, n_frames: int) -> None:
+    """``c[-len(labels):]``: label j gets frame T - L + j, whatever the offset; "centre" keeps frame centres."""
+    frames = FrameInfo(hop=160, offset=offset, receptive_field=465)
+    feats = _centre_features(frames, n_frames)
+    gim = align_features(feats, frames, 100, pairing="gim")
+    np.testing.assert_array_equal(gim, feats[-100:])
+    np.testing.assert_array_equal(align_features(feats, frames, 100, mode="mean", pairing="gim"), feats[-100:])
+    np.testing.assert_array_equal(
+        align_features(feats, frames, 100, pairing="centre"), align_features(feats, frames, 100)
+    )
+    # the shift moves label j's centre exactly onto frame T - L + j's centre
+    assert pairing_shift(frames, n_frames, 100, "gim") == 160 * (n_frames - 100) + offset - 80
+    assert pairing_shift(frames, n_frames, 100, "centre") == 0.0
+    with pytest.raises(ValueError, match="unknown pairing"):
+        align_features(feats, frames, 100, pairing="left")  # type: ignore[arg-type]
+
+
+def test_gim_pairing_at_a_finer_hop_takes_the_last_outputs_in_groups() -> None:
+    """Hop 40 (r = 4): label j gets the mean of outputs T - 4 (L - j) .. T - 4 (L - j) + 3, i.e. the last 4 L."""
+    frames = FrameInfo(hop=40, offset=0.0, receptive_field=105)
+    n_labels, n_frames = 50, 4 * 50 + 3  # three frames more than the labels need, as the padded convs give
+    feats = _centre_features(frames, n_frames)
+    mean = align_features(feats, frames, n_labels, mode="mean", pairing="gim")
+    np.testing.assert_allclose(mean[:, 1], n_frames - 4 * (n_labels - np.arange(n_labels)) + 1.5)
+    centre = align_features(feats, frames, n_labels, mode="mean")
+    np.testing.assert_allclose(mean[:, 1] - centre[:, 1], 3)  # the three extra frames are the shift
+
+
 def test_align_coarser_hop_uses_nearest_frame() -> None:
     frames = FrameInfo(hop=320, offset=100.0, receptive_field=800)
     feats = _centre_features(frames, 25)
@@ -286,6 +316,27 @@ def test_frame_phone_probe_mfcc_beats_chance(
     assert pooled == result
     sk = frame_phone_probe(x_tr, y_tr, x_te, y_te, method="sklearn")
     assert sk.accuracy > 0.8 and sk.n_train == 900
+
+
+def test_frame_phone_probe_one_utterance_per_step(
+    mfcc: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[np.ndarray]],
+) -> None:
+    """The GIM schedule: batch_size=None steps once per utterance (9 steps an epoch), unstandardised."""
+    xtr, ytr, xte, yte = mfcc
+    kw = {"frames": MFCC_FRAMES, "pairing": "gim", "batch_size": None, "standardise": False, "init": "xavier"}
+    result = frame_phone_probe(xtr, ytr, xte, yte, epochs=20, lr=1e-2, **kw)  # type: ignore[arg-type]
+    assert result.n_train == 900 and result.accuracy > result.chance + 0.3
+    few = frame_phone_probe(xtr, ytr, xte, yte, epochs=1, lr=1e-4, **kw)  # type: ignore[arg-type]
+    assert few.accuracy < result.accuracy  # 9 steps of lr 1e-4 barely move the classifier
+    x_tr, y_tr = frame_dataset(xtr, ytr, MFCC_FRAMES, pairing="gim")
+    x_te, y_te = frame_dataset(xte, yte, MFCC_FRAMES, pairing="gim")
+    groups = [len(y) for y in ytr]
+    pooled = frame_phone_probe(
+        x_tr, y_tr, x_te, y_te, epochs=20, lr=1e-2, batch_size=None, standardise=False, init="xavier", groups=groups
+    )
+    assert pooled == result
+    with pytest.raises(ValueError, match="needs groups"):
+        frame_phone_probe(x_tr, y_tr, x_te, y_te, batch_size=None)
 
 
 def test_frame_phone_probe_noise_is_near_chance(

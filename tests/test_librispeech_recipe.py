@@ -77,6 +77,14 @@ def test_recipe_end_to_end_then_cli_reuses_the_runs(
     assert next(ln for ln in result.table.splitlines() if "| CPC m1 |" in ln).endswith("| - | - |")
     data = json.loads(result.results_json.read_text())
     assert len(data["table"]) == len(rows) and data["data"]["train_utterances"] == 9
+    # the protocol is the GIM code's with the phone schedule changed, and says so in both files
+    probe = data["settings"]["probe"]
+    assert probe["protocol"] == "gim+" and probe["pairing"] == "gim" and probe["batch_size"] == 128
+    assert (probe["speaker_window"], probe["speaker_epochs"], probe["speaker_lr"]) == (20480, 50, 1e-3)
+    assert probe["max_train_frames"] is None and probe["standardise"] is False
+    header = result.results_md.read_text()
+    assert "Probe protocol: `gim+`" in header and "label pairing `gim`" in header
+    assert "on the mean of each 20480-sample window" in header and "(all)" in header
     assert not any(run["reused"] for run in data["runs"].values())
     assert {Path(run["path"]).name for run in data["runs"].values()} == {
         "cpc",
@@ -103,7 +111,7 @@ def test_recipe_end_to_end_then_cli_reuses_the_runs(
     again = json.loads((out / "results.json").read_text())
     assert all(run["reused"] for run in again["runs"].values())
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/export/model.safetensors")} == exported
-    assert again["settings"]["probe"]["epochs"] == 2
+    assert again["settings"]["probe"]["epochs"] == 2 and again["settings"]["probe"]["lr"] == 1e-4
 
     # a run folder of another config is refused before anything is loaded or trained
     with pytest.raises(ValueError, match="another config"):

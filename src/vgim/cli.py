@@ -15,6 +15,7 @@ from vgim.evaluate.pooling import POOL_MODES
 from vgim.evaluate.thesis_probe import THESIS_PAD_SAMPLES
 from vgim.experiments.commands import (
     ablation_command,
+    add_probe_protocol_options,
     librispeech_command,
     named_presets,
     thesis_command,
@@ -397,8 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--presets", default="cpc,gim,vgim", help="comma-separated presets to train")
     ls.add_argument("--override", action="append", help="section.key=value for every preset (repeatable)")
     ls.add_argument("--max-utterances", type=int, default=None, help="per split file, evenly spread")
-    ls.add_argument("--probe-epochs", type=int, default=10, help="epochs of the frame-level phone probe")
-    ls.add_argument("--speaker-pool", default="mean", choices=["mean", "last"], help="utterance vector for speakers")
+    add_probe_protocol_options(ls)
     ls.add_argument("--device", default="auto", help="feature extraction and supervised baselines")
     ls.set_defaults(func=librispeech_command)
 

@@ -3,9 +3,21 @@
 Phone labels come in 10 ms frames (``converted_aligned_phones.txt``, see
 :mod:`vgim.data.librispeech`): label frame ``j`` covers samples ``[160 j, 160 (j + 1))`` at 16 kHz, centre
 ``160 j + 80``. Features of a module with :class:`FrameInfo` ``(hop, offset)`` have frame ``t`` centred on
-``offset + t * hop``. :func:`align_features` gives every label frame one feature vector:
+``offset + t * hop``. :func:`align_features` gives every label frame one feature vector. Which frames
+*pair* with which labels is the ``pairing`` (:data:`Pairing`):
 
-* ``mode="nearest"`` (default): the feature frame whose centre is nearest ``160 j + 80``, clipped to the
+* ``pairing="centre"``: label frame ``j`` sits at ``160 j + 80`` on the features' own time axis (the frame
+  centres from the geometry);
+* ``pairing="gim"``: the GIM code's ``output[-len(labels):]``, the last ``L`` outputs of the utterance for
+  its ``L`` labels (right-aligned). Generally: the labels are shifted by :func:`pairing_shift` samples, so
+  that the end of the last label frame meets the end of the last feature frame's span
+  (``offset + (T - 1/2) hop``). For a hop of 160 this pairs label ``j`` with frame ``T - L + j`` exactly;
+  for a finer hop ``h`` (``r = 160 / h``), with ``mode="mean"``, label ``j`` gets the mean of the ``r``
+  frames ending ``r (L - 1 - j)`` frames before the last: the last ``r L`` outputs in groups of ``r``.
+
+Within a pairing, ``mode`` picks the frames:
+
+* ``mode="nearest"`` (default): the feature frame whose centre is nearest the label centre, clipped to the
   existing frames. A tie (two centres 80 samples away, e.g. MFCC frames centred on ``160 j`` and
   ``160 (j + 1)``) goes to the earlier frame, whose centre lies inside ``[160 j, 160 (j + 1))`` -- the same
   half-open rule as ``"mean"``. For a hop of 160 this is a one-to-one pairing (MFCC frame ``j`` for label
@@ -17,11 +29,13 @@ Phone labels come in 10 ms frames (``converted_aligned_phones.txt``, see
 A label frame whose nearest feature centre is farther than ``max(hop, receptive_field, 160)`` samples
 raises an error: the labels do not belong to these features (wrong file, wrong sample rate, ...).
 
-:func:`frame_phone_probe` trains a linear classifier (``nn.Linear`` + Adam, mini-batches of frames shuffled
-across all training utterances, features standardised with training statistics) for a fixed number of
-epochs and reports test-frame accuracy; LibriSpeech ``train-clean-100`` has ~36 million frames, far too many
-for scikit-learn's lbfgs (which stays available with ``method="sklearn"`` for small inputs).
-:func:`speaker_probe` pools each utterance (mean or last frame) and uses :func:`linear_probe`.
+:func:`frame_phone_probe` trains a linear classifier (``nn.Linear`` + Adam, :mod:`vgim.evaluate.linear`):
+mini-batches of frames shuffled across all training utterances, or (``batch_size=None``, the GIM code) one
+utterance per step in order; features standardised with training statistics or (``standardise=False``,
+the GIM code) as they are; for a fixed number of epochs, and reports test-frame accuracy. LibriSpeech
+``train-clean-100`` has ~36 million frames, far too many for scikit-learn's lbfgs (which stays available
+with ``method="sklearn"`` for small inputs). :func:`speaker_probe` pools each utterance (mean or last frame)
+and uses :func:`linear_probe`.
 """
 
 from __future__ import annotations
@@ -31,22 +45,23 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-import torch
-from sklearn.metrics import f1_score
-from torch import nn
 
 from vgim.data.librispeech import PHONE_FRAME_HOP
+from vgim.evaluate.linear import Init, all_finite, score, train_predict
 from vgim.evaluate.pooling import pool_utterance
 from vgim.evaluate.probes import ProbeResult, linear_probe
 from vgim.frames import FrameInfo
 
 __all__ = [
     "LABEL_HOP",
+    "PAIRINGS",
     "AlignMode",
+    "Pairing",
     "align_features",
     "frame_dataset",
     "frame_phone_probe",
     "label_frame_centres",
+    "pairing_shift",
     "speaker_probe",
 ]
 
@@ -56,6 +71,9 @@ log = logging.getLogger("vgim")
 LABEL_HOP = PHONE_FRAME_HOP
 
 AlignMode = Literal["nearest", "mean"]
+#: ``"gim"``: the last ``len(labels)`` outputs (right-aligned, the GIM code); ``"centre"``: by frame centres.
+Pairing = Literal["gim", "centre"]
+PAIRINGS: tuple[Pairing, ...] = ("gim", "centre")
 
 
 def label_frame_centres(n_labels: int) -> np.ndarray:
@@ -65,6 +83,20 @@ def label_frame_centres(n_labels: int) -> np.ndarray:
     return np.arange(n_labels, dtype=np.float64) * LABEL_HOP + LABEL_HOP / 2
 
 
+def pairing_shift(frames: FrameInfo, n_frames: int, n_labels: int, pairing: Pairing) -> float:
+    """Samples by which ``pairing`` moves the label frames along the features' time axis.
+
+    ``"centre"``: 0. ``"gim"``: ``offset + (T - 1/2) hop - 160 L``, which puts the end of the last label frame
+    on the end of the last feature frame's span (for a hop of 160: ``160 (T - L) + offset - 80``, label ``j``
+    on the centre of frame ``T - L + j``).
+    """
+    if pairing == "centre":
+        return 0.0
+    if pairing != "gim":
+        raise ValueError(f"unknown pairing {pairing!r}; expected one of {', '.join(PAIRINGS)}")
+    return frames.offset + (n_frames - 0.5) * frames.hop - n_labels * LABEL_HOP
+
+
 def align_features(
     features: np.ndarray,
     frames: FrameInfo,
@@ -72,6 +104,7 @@ def align_features(
     *,
     mode: AlignMode = "nearest",
     max_distance: float | None = None,
+    pairing: Pairing = "centre",
 ) -> np.ndarray:
     """One feature vector per 10 ms label frame.
 
@@ -90,6 +123,9 @@ def align_features(
     max_distance
         Largest allowed distance in samples between a label-frame centre and its nearest feature-frame
         centre; default ``max(hop, receptive_field, 160)``; ``float("inf")`` disables the check.
+    pairing
+        ``"centre"``: label frame ``j`` at ``160 j + 80``; ``"gim"``: right-aligned, shifted by
+        :func:`pairing_shift` (for a hop of 160, exactly ``features[T - L:]`` when ``T >= L``).
 
     Returns
     -------
@@ -112,22 +148,25 @@ def align_features(
     if n_labels < 0:
         raise ValueError(f"n_labels must be >= 0, got {n_labels}")
     n_frames = x.shape[0]
-    centres = label_frame_centres(n_labels)
+    shift = pairing_shift(frames, n_frames, n_labels, pairing)
+    centres = label_frame_centres(n_labels) + shift
     nearest = np.clip(np.ceil((centres - frames.offset) / frames.hop - 0.5).astype(np.int64), 0, n_frames - 1)
     limit = max(frames.hop, frames.receptive_field, LABEL_HOP) if max_distance is None else max_distance
     dist = np.abs(frames.offset + nearest * frames.hop - centres)
     if dist.size and float(dist.max()) > limit:
         j = int(np.argmax(dist > limit))
         first, last = frames.offset, frames.offset + (n_frames - 1) * frames.hop
+        moved = f" + {shift:g} by the {pairing} pairing" if shift else ""
         raise ValueError(
-            f"label frame {j} of {n_labels} (centre sample {centres[j]:.0f}) is {dist[j]:.0f} samples from the "
+            f"label frame {j} of {n_labels} (centre sample {centres[j] - shift:.0f}{moved}) is {dist[j]:.0f} "
+            "samples from the "
             f"nearest of {n_frames} feature frames (centres {first:.0f}..{last:.0f}, hop {frames.hop}); "
             f"more than {limit:.0f}: the labels do not fit these features"
         )
     if mode == "nearest" or n_labels == 0:
         return x[nearest]
     # frames with centres in [160 j, 160 (j + 1)): t in [lo, hi); none -> the nearest frame
-    starts = np.arange(n_labels + 1, dtype=np.float64) * LABEL_HOP
+    starts = np.arange(n_labels + 1, dtype=np.float64) * LABEL_HOP + shift
     bounds = np.clip(np.ceil((starts - frames.offset) / frames.hop).astype(np.int64), 0, n_frames)
     lo, hi = bounds[:-1].copy(), bounds[1:].copy()
     empty = hi <= lo
@@ -152,6 +191,7 @@ def frame_dataset(
     *,
     mode: AlignMode = "nearest",
     max_distance: float | None = None,
+    pairing: Pairing = "centre",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pool the label frames of many utterances into one ``(x, y)`` frame dataset.
 
@@ -164,7 +204,7 @@ def frame_dataset(
     frames
         Frame geometry of the features; each utterance is aligned with :func:`align_features`. ``None``:
         the features are already one row per label frame (``T_u == L_u`` is required).
-    mode, max_distance
+    mode, max_distance, pairing
         See :func:`align_features`.
 
     Returns
@@ -198,7 +238,9 @@ def frame_dataset(
                     )
                 aligned = f
             else:
-                aligned = align_features(f, frames, int(y.shape[0]), mode=mode, max_distance=max_distance)
+                aligned = align_features(
+                    f, frames, int(y.shape[0]), mode=mode, max_distance=max_distance, pairing=pairing
+                )
         except ValueError as err:
             raise ValueError(f"utterance {u}: {err}") from err
         dims.add(int(aligned.shape[1]))
@@ -214,6 +256,7 @@ def _as_frames(
     labels: Sequence[np.ndarray] | np.ndarray,
     frames: FrameInfo | None,
     mode: AlignMode,
+    pairing: Pairing,
     name: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frame matrix and labels from either per-utterance lists or already pooled ``[N, C]`` / ``[N]``."""
@@ -225,7 +268,7 @@ def _as_frames(
             raise ValueError(f"{name}: {feats.shape[0]} feature rows but {y.shape[0]} labels")
         return feats.astype(np.float32, copy=False), y
     try:
-        return frame_dataset(list(feats), list(labels), frames, mode=mode)
+        return frame_dataset(list(feats), list(labels), frames, mode=mode, pairing=pairing)
     except ValueError as err:
         raise ValueError(f"{name}: {err}") from err
 
@@ -238,11 +281,15 @@ def frame_phone_probe(
     *,
     frames: FrameInfo | None = None,
     mode: AlignMode = "nearest",
+    pairing: Pairing = "centre",
     method: Literal["torch", "sklearn"] = "torch",
     epochs: int = 10,
-    batch_size: int = 1024,
+    batch_size: int | None = 1024,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
+    standardise: bool = True,
+    init: Init = "zeros",
+    groups: Sequence[int] | None = None,
     seed: int = 0,
     task: str = "phone",
     features: str = "",
@@ -250,12 +297,14 @@ def frame_phone_probe(
     """Linear frame-level phone classifier; accuracy on the test frames.
 
     The ``"torch"`` method standardises every feature channel with the mean and standard deviation of the
-    training frames (a constant channel is only centred), then trains ``nn.Linear(C, K)`` (zero-initialised,
-    ``K`` = classes seen in training) with Adam on the cross-entropy of mini-batches of ``batch_size``
-    frames drawn without replacement from all training frames of all utterances, reshuffled every epoch
-    (``torch.Generator`` seeded with ``seed``), for exactly ``epochs`` epochs. Memory: the training frames are
-    held once as float32 (``N * C * 4`` bytes); batches are standardised on the fly. ``"sklearn"`` runs
-    :func:`linear_probe` (StandardScaler + lbfgs logistic regression) instead, for small inputs.
+    training frames (a constant channel is only centred; ``standardise=False``: none, as the GIM code), then
+    trains ``nn.Linear(C, K)`` (``init``, default zero; ``K`` = classes seen in training) with Adam on the
+    cross-entropy of mini-batches of ``batch_size`` frames drawn without replacement from all training
+    frames of all utterances, reshuffled every epoch (``torch.Generator`` seeded with ``seed``), or with
+    ``batch_size=None`` one utterance per step in the given order (the GIM code), for exactly ``epochs``
+    epochs. Memory: the training frames are held once as float32 (``N * C * 4`` bytes); batches are
+    standardised on the fly. ``"sklearn"`` runs :func:`linear_probe` (StandardScaler + lbfgs logistic
+    regression) instead, for small inputs.
 
     Test frames whose label never occurs in training count as errors.
 
@@ -268,14 +317,18 @@ def frame_phone_probe(
     frames
         Frame geometry of per-utterance features, which are then aligned to the label frames with
         :func:`align_features`; ``None`` when every feature row already is a label frame.
-    mode
-        Alignment mode (see :func:`align_features`).
+    mode, pairing
+        Alignment mode and label pairing (see :func:`align_features`).
     method
         ``"torch"`` (mini-batch Adam) or ``"sklearn"``.
-    epochs, batch_size, lr, weight_decay
-        Training schedule of the torch method (``weight_decay`` is Adam's L2 penalty).
+    epochs, batch_size, lr, weight_decay, standardise, init
+        Training of the torch method (``weight_decay`` is Adam's L2 penalty; ``batch_size=None``: one
+        utterance per step).
+    groups
+        With ``batch_size=None`` and one ``[N, C]`` training matrix: the rows of each utterance, in order
+        (per-utterance inputs give them by themselves).
     seed
-        Seed of the shuffling (torch) or of the classifier (sklearn).
+        Seed of the shuffling and initialisation (torch) or of the classifier (sklearn).
     task, features
         Names copied into the result.
 
@@ -291,106 +344,46 @@ def frame_phone_probe(
     """
     if method not in ("torch", "sklearn"):
         raise ValueError(f"method must be 'torch' or 'sklearn', got {method!r}")
-    if epochs < 1 or batch_size < 1 or not lr > 0 or weight_decay < 0:
+    if epochs < 1 or (batch_size is not None and batch_size < 1) or not lr > 0 or weight_decay < 0:
         raise ValueError(
-            f"need epochs >= 1, batch_size >= 1, lr > 0, weight_decay >= 0; got {epochs}, {batch_size}, {lr}, "
-            f"{weight_decay}"
+            f"need epochs >= 1, batch_size >= 1 or None, lr > 0, weight_decay >= 0; got {epochs}, {batch_size}, "
+            f"{lr}, {weight_decay}"
         )
-    xtr, ytr = _as_frames(train_feats, train_labels, frames, mode, "train")
-    xte, yte = _as_frames(test_feats, test_labels, frames, mode, "test")
+    xtr, ytr = _as_frames(train_feats, train_labels, frames, mode, pairing, "train")
+    xte, yte = _as_frames(test_feats, test_labels, frames, mode, pairing, "test")
     where = f" (task={task!r}, features={features!r})" if task or features else ""
     if xtr.shape[1] != xte.shape[1]:
         raise ValueError(f"train features have {xtr.shape[1]} channels but test features {xte.shape[1]}{where}")
     if xte.shape[0] == 0:
         raise ValueError(f"empty test set{where}")
-    if not (_all_finite(xtr) and _all_finite(xte)):
+    if not (all_finite(xtr) and all_finite(xte)):
         raise ValueError(f"features contain NaN or inf{where}")
     classes = np.unique(ytr)
     if classes.size < 2:
         raise ValueError(f"phone probe needs at least 2 classes in the training labels, got {classes.tolist()}{where}")
     if method == "sklearn":
         return linear_probe(xtr, ytr, xte, yte, task=task, features=features, seed=seed)
-
-    index = _train_predict(
-        xtr, np.searchsorted(classes, ytr), xte, classes.size, epochs, batch_size, lr, weight_decay, seed
+    if batch_size is None and groups is None:
+        if isinstance(train_feats, np.ndarray) and train_feats.ndim == 2:
+            raise ValueError(f"batch_size=None with one [N, C] training matrix needs groups={where}")
+        groups = [int(np.asarray(y).shape[0]) for y in train_labels]
+    index = train_predict(
+        xtr,
+        np.searchsorted(classes, ytr),
+        xte,
+        classes.size,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        standardise=standardise,
+        init=init,
+        groups=groups,
     )
-    pred = classes[index]
-    _, counts = np.unique(yte, return_counts=True)
-    return ProbeResult(
-        task=task,
-        features=features,
-        accuracy=float(np.mean(pred == yte)),
-        macro_f1=float(f1_score(yte, pred, average="macro", zero_division=0)),
-        n_train=int(xtr.shape[0]),
-        n_test=int(xte.shape[0]),
-        n_classes=int(classes.size),
-        chance=float(counts.max() / yte.shape[0]),
+    return score(
+        classes[index], yte, n_train=int(xtr.shape[0]), n_classes=int(classes.size), task=task, features=features
     )
-
-
-_CHUNK = 65536
-
-
-def _all_finite(x: np.ndarray) -> bool:
-    return all(bool(np.isfinite(x[i : i + _CHUNK]).all()) for i in range(0, x.shape[0], _CHUNK))
-
-
-def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and (population) standard deviation in float64, two passes over row chunks."""
-    n = x.shape[0]
-    mean = np.zeros(x.shape[1])
-    for i in range(0, n, _CHUNK):
-        mean += x[i : i + _CHUNK].sum(axis=0, dtype=np.float64)
-    mean /= n
-    sq = np.zeros(x.shape[1])
-    for i in range(0, n, _CHUNK):
-        sq += np.square(x[i : i + _CHUNK].astype(np.float64) - mean).sum(axis=0)
-    return mean, np.sqrt(sq / n)
-
-
-def _train_predict(
-    xtr: np.ndarray,
-    ytr: np.ndarray,
-    xte: np.ndarray,
-    n_classes: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    seed: int,
-) -> np.ndarray:
-    """Train the standardised linear classifier on ``(xtr, ytr)`` (class indices) and predict ``xte``."""
-    mean, std = _mean_std(xtr)
-    std[std < 1e-8] = 1.0
-    mean_t = torch.from_numpy(mean.astype(np.float32))
-    scale_t = torch.from_numpy((1.0 / std).astype(np.float32))
-    x = torch.from_numpy(np.ascontiguousarray(xtr, dtype=np.float32))
-    y = torch.from_numpy(ytr.astype(np.int64))
-    model = nn.Linear(x.shape[1], n_classes)
-    with torch.no_grad():
-        model.weight.zero_()
-        model.bias.zero_()
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    gen = torch.Generator().manual_seed(seed)
-    n = x.shape[0]
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=gen)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            logits = model((x[idx] - mean_t) * scale_t)
-            loss = nn.functional.cross_entropy(logits, y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * idx.shape[0]
-        log.debug("frame probe epoch %d/%d: loss %.4f", epoch + 1, epochs, total / n)
-    out = np.empty(xte.shape[0], dtype=np.int64)
-    with torch.no_grad():
-        for start in range(0, xte.shape[0], _CHUNK):
-            xb = torch.from_numpy(np.ascontiguousarray(xte[start : start + _CHUNK], dtype=np.float32))
-            out[start : start + xb.shape[0]] = model((xb - mean_t) * scale_t).argmax(dim=1).numpy()
-    return out
 
 
 def speaker_probe(

@@ -11,7 +11,14 @@ from vgim.config import ConfigError
 if TYPE_CHECKING:
     from vgim.data.corpus import AudioCorpus
 
-__all__ = ["ablation_command", "librispeech_command", "named_presets", "thesis_command", "thesis_corpus"]
+__all__ = [
+    "ablation_command",
+    "add_probe_protocol_options",
+    "librispeech_command",
+    "named_presets",
+    "thesis_command",
+    "thesis_corpus",
+]
 
 
 def named_presets(text: str) -> dict[str, str]:
@@ -87,6 +94,40 @@ def ablation_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_probe_protocol_options(ls: argparse.ArgumentParser) -> None:
+    """The probe protocol options of ``vgim experiment librispeech`` (each ``None``: the protocol's)."""
+    from vgim.evaluate.frame_probe import PAIRINGS
+    from vgim.experiments.librispeech.protocol import PROTOCOLS, SPEAKER_POOLS
+
+    ls.add_argument(
+        "--protocol",
+        default="gim",
+        choices=list(PROTOCOLS),
+        help="probe protocol: gim (default; the GIM paper's code: all frames, one utterance per Adam step, lr 1e-4, "
+        "20 epochs; speakers per 20480-sample window, Adam lr 1e-3, 50 epochs) or sampled (the earlier choices: "
+        "250k/100k sampled frames, batch 1024, lr 1e-3, 10 epochs, lbfgs speakers per utterance); the options "
+        "below change single settings (see docs/real-speech.md)",
+    )
+    ls.add_argument(
+        "--pairing",
+        default=None,
+        choices=list(PAIRINGS),
+        help="frames to labels: gim = the last len(labels) outputs (right-aligned); centre = by frame centres "
+        "(default: the protocol's)",
+    )
+    ls.add_argument("--align", default=None, choices=["mean", "nearest"], help="module frames per label frame")
+    ls.add_argument("--probe-epochs", type=int, default=None, help="epochs of the frame-level phone probe")
+    ls.add_argument("--probe-lr", type=float, default=None, help="Adam learning rate of the phone probe")
+    ls.add_argument("--probe-batch-size", type=int, default=None, help="frames per step (0: one utterance per step)")
+    ls.add_argument("--max-train-frames", type=int, default=None, help="phone probe training frames (0: all)")
+    ls.add_argument("--max-test-frames", type=int, default=None, help="phone probe test frames (0: all)")
+    ls.add_argument("--speaker-window", type=int, default=None, help="samples per speaker example (0: utterance)")
+    ls.add_argument("--speaker-pool", default=None, choices=list(SPEAKER_POOLS), help="vector per speaker example")
+    ls.add_argument("--speaker-epochs", type=int, default=None, help="epochs of the speaker probe (Adam)")
+    ls.add_argument("--speaker-lr", type=float, default=None, help="Adam learning rate of the speaker probe")
+    ls.add_argument("--probe-memory-gb", type=float, default=16.0, help="memory for one model's phone frames")
+
+
 def librispeech_command(args: argparse.Namespace) -> int:
     from vgim.experiments.librispeech import run_librispeech_experiment
 
@@ -106,8 +147,19 @@ def librispeech_command(args: argparse.Namespace) -> int:
         steps=args.steps,
         overrides=args.override or [],
         max_utterances=args.max_utterances,
+        protocol=args.protocol,
+        pairing=args.pairing,
+        align=args.align,
         probe_epochs=args.probe_epochs,
+        probe_lr=args.probe_lr,
+        probe_batch_size=args.probe_batch_size,
+        max_train_frames=args.max_train_frames,
+        max_test_frames=args.max_test_frames,
+        speaker_window=args.speaker_window,
         speaker_pool=args.speaker_pool,
+        speaker_epochs=args.speaker_epochs,
+        speaker_lr=args.speaker_lr,
+        probe_memory_gb=args.probe_memory_gb,
         device=args.device,
         quick=args.quick,
         progress=not args.quiet,

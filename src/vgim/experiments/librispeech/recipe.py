@@ -11,25 +11,26 @@ classification (251 speakers), on the utterance split of ``train_split.txt`` / `
 2. trains every preset (``cpc``, ``gim``, ``vgim``: the papers' settings) on the training split into
    ``<out>/<preset>``; a finished run whose config matches is reused and an unfinished one resumed, so a
    killed experiment is simply started again;
-3. extracts every module's features of both splits and probes them: phones per label frame (each label
-   frame gets the module frames whose centres fall in it, :func:`vgim.evaluate.frame_probe.align_features`)
-   with :func:`vgim.evaluate.frame_probe.frame_phone_probe`; speakers on one vector per utterance (mean,
-   or the last frame) with :func:`vgim.evaluate.probes.linear_probe`. Every speaker of the CPC split has
-   utterances in both files, so the speaker probe uses the same utterance split;
+3. extracts every module's features of both splits and probes them as the probe protocol says
+   (:mod:`~vgim.experiments.librispeech.protocol`; default ``"gim"``, the GIM paper's code): phones per
+   10 ms label frame with :func:`vgim.evaluate.frame_probe.frame_phone_probe`, the frames paired with the
+   labels by :func:`vgim.evaluate.frame_probe.align_features` (``"gim"``: the last ``len(labels)``
+   outputs); speakers on one vector per 20480-sample window (or per utterance). Every speaker of the CPC
+   split has utterances in both files, so the speaker probe uses the same utterance split;
 4. runs the baselines on the same split and probes: MFCC, a randomly initialised encoder, a supervised
    encoder trained end to end and a "greedy supervised" one (each module with its own linear classifier,
    no gradient between modules), both trained once per task (phones, speakers) on random crops of the
    training split, like the papers' supervised rows;
 5. writes ``results.md`` (our accuracies beside the papers') and ``results.json``.
 
-LibriSpeech has about 36 million 10 ms frames; the probes' training and test frames are a seeded uniform
-sample of at most ``max_train_frames`` / ``max_test_frames`` frames (``None``: all), held in memory as
-float32 for every module of one model at a time. Nothing is downloaded.
+LibriSpeech has about 36 million 10 ms frames; the ``"gim"`` protocol probes all of them, the ``"sampled"``
+one a seeded uniform sample of at most ``max_train_frames`` / ``max_test_frames``. They are held in memory
+as float32, for as many modules of one model at a time as fit ``probe_memory_gb`` (more passes over the
+audio otherwise). Nothing is downloaded.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -46,20 +47,13 @@ from vgim.config import load_config
 from vgim.data.librispeech import DEFAULT_SUBSET, read_alignments, read_split
 from vgim.evaluate.baselines import mfcc_frames
 from vgim.evaluate.evaluation import random_init_model
-from vgim.evaluate.frame_probe import AlignMode
+from vgim.evaluate.frame_probe import AlignMode, Pairing
 from vgim.evaluate.probes import ProbeResult
 from vgim.evaluate.tables import results_to_json
 from vgim.experiments.librispeech.baselines import SUPERVISED, baseline_config, supervised_baseline
 from vgim.experiments.librispeech.inputs import check_inputs, load_split
-from vgim.experiments.librispeech.probing import (
-    TASKS,
-    ProbeSettings,
-    SpeakerPool,
-    Task,
-    mfcc_extract,
-    probe_source,
-    stack_extract,
-)
+from vgim.experiments.librispeech.probing import TASKS, Task, mfcc_extract, probe_source, stack_extract
+from vgim.experiments.librispeech.protocol import ProbeSettings, SpeakerPool, resolve_protocol
 from vgim.experiments.librispeech.table import (
     DISPLAY,
     PAPER_REPORTED,
@@ -136,13 +130,19 @@ def run_librispeech_experiment(
     baselines: bool = True,
     baseline_preset: str | None = None,
     supervised_steps: int | None = None,
-    probe_epochs: int = 10,
-    probe_batch_size: int = 1024,
-    probe_lr: float = 1e-3,
-    max_train_frames: int | None = 250_000,
-    max_test_frames: int | None = 100_000,
-    align: AlignMode = "mean",
-    speaker_pool: SpeakerPool = "mean",
+    protocol: str | ProbeSettings = "gim",
+    pairing: Pairing | None = None,
+    probe_epochs: int | None = None,
+    probe_batch_size: int | None = None,
+    probe_lr: float | None = None,
+    max_train_frames: int | None = None,
+    max_test_frames: int | None = None,
+    align: AlignMode | None = None,
+    speaker_pool: SpeakerPool | None = None,
+    speaker_window: int | None = None,
+    speaker_epochs: int | None = None,
+    speaker_lr: float | None = None,
+    probe_memory_gb: float = 16.0,
     seed: int = 0,
     device: str = "auto",
     quick: bool = False,
@@ -178,14 +178,26 @@ def run_librispeech_experiment(
     supervised_steps
         Training steps of each supervised encoder (default: the baseline config's ``train.steps``, i.e.
         ``steps`` when given).
+    protocol
+        The probe protocol: ``"gim"`` (the GIM paper's code) or ``"sampled"`` (the recipe's earlier
+        choices), see :mod:`~vgim.experiments.librispeech.protocol`, or full :class:`ProbeSettings`. The
+        arguments below change single settings of it; ``None`` keeps the protocol's.
+    pairing
+        ``"gim"`` (the last ``len(labels)`` outputs) or ``"centre"`` (by frame centres), see
+        :func:`align_features`.
     probe_epochs, probe_batch_size, probe_lr
-        The phone probe's schedule (:func:`frame_phone_probe`); ``quick``: at most 3 epochs.
+        The phone probe's schedule (:func:`frame_phone_probe`; batch size 0: one utterance per step);
+        ``quick``: at most 3 epochs.
     max_train_frames, max_test_frames
-        Label frames sampled for the phone probe (``None``: all); ``quick``: at most 20000 / 10000.
+        Label frames sampled for the phone probe (0: all); ``quick``: at most 20000 / 10000.
     align
-        How module frames are matched to 10 ms label frames (:func:`align_features`).
-    speaker_pool
-        ``"mean"`` over the utterance or its ``"last"`` frame (the context after the whole utterance).
+        ``"mean"`` or ``"nearest"`` module frame(s) per label frame (:func:`align_features`).
+    speaker_pool, speaker_window, speaker_epochs, speaker_lr
+        One speaker vector per window of ``speaker_window`` samples (0: per utterance): the ``"mean"`` of its
+        frames, the ``"last"`` (the context after the whole window) or all of them ``"flat"``; the Adam
+        schedule of the speaker probe; ``quick``: at most 5 epochs.
+    probe_memory_gb
+        Memory for the phone probe's frames of one model (float32); more passes over the audio beyond it.
     seed
         Training seed of every preset and baseline, and seed of the probes and the frame sample.
     device
@@ -220,12 +232,31 @@ def run_librispeech_experiment(
     check_inputs(root, subset, files)
     if not presets:
         raise ValueError("no presets to train")
+    settings = resolve_protocol(
+        protocol,
+        pairing=pairing,
+        epochs=probe_epochs,
+        batch_size=probe_batch_size,
+        lr=probe_lr,
+        max_train_frames=max_train_frames,
+        max_test_frames=max_test_frames,
+        align=align,
+        speaker_pool=speaker_pool,
+        speaker_window=speaker_window,
+        speaker_epochs=speaker_epochs,
+        speaker_lr=speaker_lr,
+        seed=seed,
+    )
     if quick:
         steps = 100 if steps is None else steps
         max_utterances = 200 if max_utterances is None else max_utterances
-        probe_epochs = min(probe_epochs, 3)
-        max_train_frames = min(max_train_frames or 20_000, 20_000)
-        max_test_frames = min(max_test_frames or 10_000, 10_000)
+        settings = resolve_protocol(
+            settings,
+            epochs=min(settings.epochs, 3),
+            speaker_epochs=min(settings.speaker_epochs, 5),
+            max_train_frames=min(settings.max_train_frames or 20_000, 20_000),
+            max_test_frames=min(settings.max_test_frames or 10_000, 10_000),
+        )
     extra = [*overrides, f"train.seed={seed}"] + ([f"train.steps={steps}"] if steps is not None else [])
     configs = {preset: load_config(preset, extra) for preset in presets}
     run_dirs = {preset: out_dir / preset for preset in presets}
@@ -245,19 +276,20 @@ def run_librispeech_experiment(
     labels = read_alignments(files["alignment file"])
     train_ids = _spread(read_split(files["train split file"]), max_utterances)
     test_ids = _spread(read_split(files["test split file"]), max_utterances)
-    train = load_split(root, subset, train_ids, labels, "train", max_train_frames, rng, progress)
-    test = load_split(root, subset, test_ids, labels, "test", max_test_frames, rng, progress)
+    train = load_split(root, subset, train_ids, labels, "train", settings.max_train_frames, rng, progress)
+    test = load_split(root, subset, test_ids, labels, "test", settings.max_test_frames, rng, progress)
     del labels
     seconds["load"] = time.perf_counter() - t
     log.info(
-        "LibriSpeech: %d train / %d test utterances, %d speakers; phone probe on %d / %d label frames",
+        "LibriSpeech: %d train / %d test utterances, %d speakers; phone probe on %d / %d label frames; probe "
+        "protocol %s",
         len(train.corpus),
         len(test.corpus),
         len(set(train.speakers)),
         train.n_frames,
         test.n_frames,
+        settings.protocol,
     )
-    settings = ProbeSettings(probe_epochs, probe_batch_size, probe_lr, align, speaker_pool, seed)
     # a corpus of one speaker (e.g. the English Asterisk prompts) has no speaker task: its column stays "-"
     active_tasks: tuple[Task, ...] = TASKS if len(set(train.speakers)) >= 2 else ("phone",)
     if "speaker" not in active_tasks:
@@ -265,13 +297,11 @@ def run_librispeech_experiment(
 
     def probe(name: str, source: Stack | None, tasks: Sequence[Task] = active_tasks) -> list[ProbeResult]:
         t1 = time.perf_counter()
+        kw: dict[str, Any] = {"tasks": tasks, "memory_gb": probe_memory_gb, "progress": progress}
         if source is None:
-            res = probe_source(
-                name, mfcc_extract, [mfcc_frames(SAMPLE_RATE)], train, test, settings, tasks=tasks, progress=progress
-            )
+            res = probe_source(name, mfcc_extract, [mfcc_frames(SAMPLE_RATE)], train, test, settings, **kw)
         else:
-            extract = stack_extract(source)
-            res = probe_source(name, extract, source.frames, train, test, settings, tasks=tasks, progress=progress)
+            res = probe_source(name, stack_extract(source), source.frames, train, test, settings, **kw)
         seconds["probes"] = seconds.get("probes", 0.0) + time.perf_counter() - t1
         return res
 
@@ -353,7 +383,7 @@ def run_librispeech_experiment(
                     "steps": {p: c.train.steps for p, c in configs.items()},
                     "supervised_steps": sup_steps if baselines else None,
                     "quick": quick,
-                    "probe": dataclasses.asdict(settings),
+                    "probe": settings.describe(),
                 },
                 "seconds": seconds,
             },

@@ -9,9 +9,18 @@ from typing import Any
 from vgim.config import Config
 from vgim.evaluate.probes import ProbeResult
 from vgim.experiments.librispeech.inputs import Split
-from vgim.experiments.librispeech.probing import TASKS, ProbeSettings, Task
+from vgim.experiments.librispeech.probing import TASKS, Task
+from vgim.experiments.librispeech.protocol import ProbeSettings
 
-__all__ = ["DISPLAY", "PAPER_REPORTED", "PAPER_SOURCES", "results_footer", "results_header", "results_table"]
+__all__ = [
+    "DISPLAY",
+    "PAPER_REPORTED",
+    "PAPER_SOURCES",
+    "protocol_line",
+    "results_footer",
+    "results_header",
+    "results_table",
+]
 
 #: Linear-probe accuracy (%) on LibriSpeech train-clean-100 reported by the papers: (phone, speaker).
 PAPER_REPORTED: dict[str, tuple[float, float]] = {"MFCC": (39.7, 17.6), "CPC": (64.6, 97.4), "GIM": (62.5, 99.4)}
@@ -83,23 +92,55 @@ def results_header(
         + (f"; supervised baselines {sup_steps} each" if sup_steps is not None else "")
         + ".",
         "",
-        f"Phone: linear classifier per 10 ms label frame ({settings.epochs} epochs of Adam, lr {settings.lr:g}, "
-        f"batch {settings.batch_size}; module frames matched to label frames by `{settings.align}`), trained on "
-        f"{train.n_frames} of {sum(int(p.shape[0]) for p in train.phones)} training frames and scored on "
-        f"{test.n_frames} of {sum(int(p.shape[0]) for p in test.phones)} test frames (uniform sample); "
-        f"majority class {chance['phone'] * 100:.1f}%. "
-        + (
-            f"Speaker: logistic regression on the utterance {settings.speaker_pool}; majority class "
-            f"{chance['speaker'] * 100:.1f}%."
-            if not math.isnan(chance["speaker"])  # NaN: the speaker task did not run
-            else "Speaker: not probed (the training split has one speaker)."
-        ),
+        protocol_line(settings),
+        "",
+        _phone_line(train, test, settings, chance["phone"]) + " " + _speaker_line(settings, chance["speaker"]),
         "",
         "Rows `<model> m<k>` are module k; the papers' numbers stand beside MFCC and the last module of CPC "
         "and GIM. Supervised rows: the phone column comes from an encoder trained on phones, the speaker "
         "column from one trained on speakers (same architecture as random init).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def protocol_line(settings: ProbeSettings) -> str:
+    """One line naming the probe protocol and where it comes from."""
+    name = settings.protocol.rstrip("+")
+    origin = {
+        "gim": "the GIM paper's code (`logistic_regression_{phones,speaker}.py` of Loewe et al. 2019)",
+        "sampled": "the recipe's earlier choices (sampled frames, lbfgs speakers)",
+    }.get(name, "custom settings")
+    changed = " with some settings changed" if settings.protocol.endswith("+") else ""
+    return f"Probe protocol: `{settings.protocol}`, {origin}{changed}; label pairing `{settings.pairing}` " + (
+        "(the last len(labels) module outputs of each utterance, right-aligned)."
+        if settings.pairing == "gim"
+        else "(module frames by their centres in the 10 ms label frames)."
+    )
+
+
+def _phone_line(train: Split, test: Split, settings: ProbeSettings, chance: float) -> str:
+    batch = "one utterance per step" if settings.batch_size is None else f"batch {settings.batch_size}"
+    n_train, n_test = (sum(int(p.shape[0]) for p in s.phones) for s in (train, test))
+    sample = "all" if (train.n_frames, test.n_frames) == (n_train, n_test) else "a uniform sample"
+    return (
+        f"Phone: linear classifier per 10 ms label frame ({settings.epochs} epochs of Adam, lr {settings.lr:g}, "
+        f"{batch}, {'standardised' if settings.standardise else 'raw'} features; module frames matched to label "
+        f"frames by `{settings.align}`), trained on {train.n_frames} of {n_train} training frames and scored on "
+        f"{test.n_frames} of {n_test} test frames ({sample}); majority class {chance * 100:.1f}%."
+    )
+
+
+def _speaker_line(settings: ProbeSettings, chance: float) -> str:
+    if math.isnan(chance):  # NaN: the speaker task did not run
+        return "Speaker: not probed (the training split has one speaker)."
+    unit = "utterance" if settings.speaker_window is None else f"{settings.speaker_window}-sample window"
+    how = (
+        "logistic regression (lbfgs)"
+        if settings.speaker_classifier == "lbfgs"
+        else f"linear classifier, {settings.speaker_epochs} epochs of Adam, lr {settings.speaker_lr:g}, batch "
+        f"{settings.speaker_batch_size}"
+    )
+    return f"Speaker: {how} on the {settings.speaker_pool} of each {unit}; majority class {chance * 100:.1f}%."
 
 
 def results_footer() -> str:
