@@ -22,7 +22,7 @@ from torch import nn
 
 from vgim.evaluate.probes import ProbeResult
 
-__all__ = ["Init", "LinearClassifier", "adam_probe", "all_finite", "mean_std", "score", "train_predict"]
+__all__ = ["Init", "LinearClassifier", "adam_probe", "all_finite", "fit_classifier", "mean_std", "score", "train_predict"]
 
 log = logging.getLogger("vgim")
 
@@ -66,6 +66,8 @@ class LinearClassifier:
         a channel with ``std < 1e-8`` is only centred.
     seed
         Seed of the initialisation.
+    bias
+        Whether the layer has a bias.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class LinearClassifier:
         mean: np.ndarray | None = None,
         std: np.ndarray | None = None,
         seed: int = 0,
+        bias: bool = True,
     ) -> None:
         if init not in ("zeros", "xavier", "torch"):
             raise ValueError(f"init must be 'zeros', 'xavier' or 'torch', got {init!r}")
@@ -86,11 +89,12 @@ class LinearClassifier:
             raise ValueError(f"need lr > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.model = nn.Linear(n_features, n_classes)
+            self.model = nn.Linear(n_features, n_classes, bias=bias)
             with torch.no_grad():
                 if init == "zeros":
                     self.model.weight.zero_()
-                    self.model.bias.zero_()
+                    if self.model.bias is not None:
+                        self.model.bias.zero_()
                 elif init == "xavier":
                     nn.init.xavier_normal_(self.model.weight)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -141,7 +145,40 @@ def train_predict(
     init: Init = "zeros",
     groups: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Train a :class:`LinearClassifier` on ``(xtr, ytr)`` (class indices) and predict the rows of ``xte``.
+    """Train a :class:`LinearClassifier` on ``(xtr, ytr)`` (class indices) and predict the rows of ``xte``;
+    see :func:`fit_classifier`."""
+    clf = fit_classifier(
+        xtr,
+        ytr,
+        n_classes,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        standardise=standardise,
+        init=init,
+        groups=groups,
+    )
+    return clf.predict(xte)
+
+
+def fit_classifier(
+    xtr: np.ndarray,
+    ytr: np.ndarray,
+    n_classes: int,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    lr: float,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    standardise: bool = True,
+    init: Init = "zeros",
+    groups: Sequence[int] | None = None,
+    bias: bool = True,
+) -> LinearClassifier:
+    """A :class:`LinearClassifier` trained on ``(xtr, ytr)`` (class indices) for ``epochs`` epochs.
 
     ``batch_size`` rows per step, drawn without replacement and reshuffled every epoch
     (``torch.Generator`` seeded with ``seed``); or, with ``batch_size=None``, one step per group of
@@ -157,7 +194,7 @@ def train_predict(
         raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
     mean, std = mean_std(xtr) if standardise else (None, None)
     clf = LinearClassifier(
-        xtr.shape[1], n_classes, lr=lr, weight_decay=weight_decay, init=init, mean=mean, std=std, seed=seed
+        xtr.shape[1], n_classes, lr=lr, weight_decay=weight_decay, init=init, mean=mean, std=std, seed=seed, bias=bias
     )
     x = torch.from_numpy(np.ascontiguousarray(xtr, dtype=np.float32))
     y = torch.from_numpy(ytr.astype(np.int64))
@@ -175,7 +212,7 @@ def train_predict(
         for idx in batches:
             total += clf.step(x[idx], y[idx]) * idx.shape[0]
         log.debug("linear probe epoch %d/%d: loss %.4f", epoch + 1, epochs, total / max(n, 1))
-    return clf.predict(xte)
+    return clf
 
 
 def score(pred: np.ndarray, y: np.ndarray, *, n_train: int, n_classes: int, task: str, features: str) -> ProbeResult:

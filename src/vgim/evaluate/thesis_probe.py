@@ -272,24 +272,25 @@ def fit_linear(
     ``cfg.batch_size``. The initialisation and the order are drawn from ``seed`` (the global torch RNG
     is left as it was).
     """
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
-    if xt.ndim != 2 or yt.shape != (xt.shape[0],):
-        raise ValueError(f"expected x [N, D] and y [N], got {tuple(xt.shape)} and {tuple(yt.shape)}")
-    with torch.random.fork_rng(devices=[]), torch.enable_grad():
-        torch.manual_seed(seed)
-        layer = nn.Linear(xt.shape[1], n_classes, bias=bias)
-        order_rng = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr, foreach=False)  # two tensors: the loop is faster
-        for _ in range(cfg.epochs):
-            order = torch.randperm(xt.shape[0], generator=order_rng)
-            for start in range(0, xt.shape[0], cfg.batch_size):
-                idx = order[start : start + cfg.batch_size]
-                loss = nn.functional.cross_entropy(layer(xt[idx]), yt[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-    return layer.eval()
+    from vgim.evaluate.linear import fit_classifier
+
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    if x.ndim != 2 or y.shape != (x.shape[0],):
+        raise ValueError(f"expected x [N, D] and y [N], got {x.shape} and {y.shape}")
+    clf = fit_classifier(
+        x,
+        y,
+        n_classes,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        seed=seed,
+        standardise=False,
+        init="torch",
+        bias=bias,
+    )
+    return clf.model.eval()
 
 
 def linear_layer_probe(
