@@ -22,7 +22,16 @@ from torch import nn
 
 from vgim.evaluate.probes import ProbeResult
 
-__all__ = ["Init", "LinearClassifier", "adam_probe", "all_finite", "fit_classifier", "mean_std", "score", "train_predict"]
+__all__ = [
+    "Init",
+    "LinearClassifier",
+    "adam_probe",
+    "all_finite",
+    "fit_classifier",
+    "mean_std",
+    "score",
+    "train_predict",
+]
 
 log = logging.getLogger("vgim")
 
