@@ -2,6 +2,7 @@
 
 >>> import vgim
 >>> model = vgim.load("runs/demo/vgim-small")          # a run directory, an export folder or a .pt file
+>>> model = vgim.load("pretrained:NAME")               # an encoder shipped with vgim (see vgim.pretrained_names())
 >>> features = model.extract_features(wave, sample_rate)  # resampled to 16 kHz; one [time, channels] tensor per module
 """
 
@@ -15,9 +16,11 @@ import torch
 
 from vgim.config import Config, available_presets, config_from_dict, load_config
 from vgim.model.stack import Stack
+from vgim.packaged import PREFIX as _PRETRAINED
+from vgim.packaged import pretrained_names, pretrained_path
 
 __version__ = "0.1.0"
-__all__ = ["Config", "Stack", "__version__", "available_presets", "load", "load_config"]
+__all__ = ["Config", "Stack", "__version__", "available_presets", "load", "load_config", "pretrained_names"]
 
 log = logging.getLogger("vgim")
 
@@ -51,14 +54,16 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Stack:
     """Load a trained encoder, in eval mode, on ``device``.
 
     ``path`` may be a run directory (its ``export/`` if the run finished, else its last checkpoint), an
-    export folder (``model.safetensors`` + ``config.json``), or a checkpoint ``.pt`` file. The config saved
+    export folder (``model.safetensors`` + ``config.json``), a checkpoint ``.pt`` file, or
+    ``"pretrained:NAME"``, an encoder shipped as package data (:func:`pretrained_names` lists them; a
+    ValueError lists them for an unknown name; :mod:`vgim.packaged`). The config saved
     with the weights rebuilds the model; weights load with ``strict=True``. When a run directory's export is
     unreadable (a corrupted ``model.safetensors`` or ``config.json``) its last checkpoint is loaded instead,
     with a warning naming the broken file; without a checkpoint a ValueError names it.
     """
     from vgim.train.loop import CHECKPOINT, load_checkpoint, resolve_device
 
-    p = Path(path)
+    p = pretrained_path(path) if isinstance(path, str) and path.startswith(_PRETRAINED) else Path(path)
     dev = resolve_device(str(device))
     if p.is_dir() and (p / "export" / "model.safetensors").exists():
         try:

@@ -15,6 +15,7 @@ from vgim.evaluate.pooling import POOL_MODES
 from vgim.evaluate.thesis_probe import THESIS_PAD_SAMPLES
 from vgim.experiments.commands import (
     ablation_command,
+    add_pretrained_parsers,
     add_probe_protocol_options,
     librispeech_command,
     named_presets,
@@ -281,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_demo)
 
     pr = sub.add_parser("probe", help="linear probes of every module of one or more runs, with baselines")
-    pr.add_argument("runs", nargs="+", help="run directories or exports")
+    pr.add_argument("runs", nargs="+", help="run directories, exports or pretrained:NAME")
     pr.add_argument("--data", default="synthetic", help="'synthetic' or a folder of audio")
     pr.add_argument("--manifest", default="", help="CSV manifest with path, labels, split, segments")
     pr.add_argument("--label-pattern", default="", help="regex with named groups matched on file stems")
@@ -301,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=_probe)
 
     e = sub.add_parser("embed", help="extract every module's features of audio files into an .npz")
-    e.add_argument("run", help="run directory, export folder or checkpoint")
+    e.add_argument("run", help="run directory, export folder, checkpoint or pretrained:NAME")
     e.add_argument("files", nargs="+", help="audio files (any length, any sample rate)")
     e.add_argument("--out", required=True, help="output .npz")
     e.add_argument("--device", default="cpu")
@@ -451,8 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--quiet", action="store_true")
     rp.set_defaults(func=_report)
 
-    ps = sub.add_parser("presets", help="list the bundled presets")
-    ps.set_defaults(func=_presets)
+    sub.add_parser("presets", help="list the bundled presets").set_defaults(func=_presets)
+    add_pretrained_parsers(sub)
     return p
 
 

@@ -1,5 +1,6 @@
 """The handlers of ``vgim experiment {thesis,ablation,librispeech}`` (and the thesis corpus they and
-``vgim decode --corpus thesis`` open); the parser lives in :mod:`vgim.cli`."""
+``vgim decode --corpus thesis`` open), whose parser lives in :mod:`vgim.cli`, and ``vgim package`` (its
+parser and handler, :func:`add_pretrained_parsers`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ablation_command",
+    "add_pretrained_parsers",
     "add_probe_protocol_options",
     "librispeech_command",
     "named_presets",
+    "package_command",
+    "pretrained_command",
     "thesis_command",
     "thesis_corpus",
 ]
@@ -167,3 +171,61 @@ def librispeech_command(args: argparse.Namespace) -> int:
     print(result.table)
     print(f"outputs: {result.results_md}, {result.results_json} ({result.seconds['total']:.0f} s)")
     return 0
+
+
+def package_command(args: argparse.Namespace) -> int:
+    from vgim.packaged import package_run
+
+    result = package_run(
+        args.run,
+        args.name,
+        out=args.out,
+        data=args.data,
+        data_licence=args.data_licence,
+        licence=args.licence,
+        licence_file=args.licence_file,
+        command=args.command_line,
+        probe_results=args.probe_results,
+        probe_data=args.probe_data,
+        force=args.force,
+    )
+    print(f"packaged {args.run} as pretrained:{result.name} in {result.path}")
+    for name, size in result.sizes.items():
+        print(f"  {name}: {size:,} bytes")
+    return 0
+
+
+def pretrained_command(args: argparse.Namespace) -> int:
+    from vgim.packaged import pretrained_names, pretrained_path, pretrained_roots
+
+    names = pretrained_names()
+    for name in names:
+        print(f"pretrained:{name}  {pretrained_path(name)}")
+    if not names:
+        print("no pretrained encoder found in " + ", ".join(str(r) for r in pretrained_roots()))
+    return 0
+
+
+def add_pretrained_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``vgim package RUN --name NAME ...`` (a finished run as a pretrained encoder) and ``vgim pretrained``
+    (list them); see :mod:`vgim.packaged`."""
+    pk = sub.add_parser("package", help="turn a finished run into a pretrained encoder, loadable as pretrained:NAME")
+    pk.add_argument("run", help="a finished run directory (its export/ is packaged)")
+    pk.add_argument("--name", required=True, help="the encoder's name (lower-case letters, digits, . _ -)")
+    pk.add_argument("--out", default=None, help="folder to write NAME/ into (default: the package's vgim/pretrained)")
+    pk.add_argument("--data-licence", required=True, help="the licence of the training data, e.g. 'CC BY 4.0'")
+    pk.add_argument("--data", default="", help="what the training data is (default: the config's data.root)")
+    pk.add_argument("--licence", default="", help="the weights' licence (default: the training data's terms)")
+    pk.add_argument("--licence-file", default=None, help="a licence text to ship as NAME/LICENSE")
+    pk.add_argument(
+        "--command",
+        dest="command_line",
+        default="",
+        help="the command that trained the run (default: written from its config: its preset plus overrides)",
+    )
+    pk.add_argument("--probe-results", default=None, help="a `vgim probe ... --out results.json` file for the table")
+    pk.add_argument("--probe-data", default="", help="what the probes were trained and scored on")
+    pk.add_argument("--force", action="store_true", help="replace an existing NAME/ folder")
+    pk.set_defaults(func=package_command)
+    ls = sub.add_parser("pretrained", help="list the pretrained encoders (vgim.load('pretrained:NAME'))")
+    ls.set_defaults(func=pretrained_command)
