@@ -30,7 +30,14 @@ PAPER_SOURCES = (
 )
 
 #: Row names of the presets whose numbers the papers report.
-DISPLAY = {"cpc": "CPC", "gim": "GIM", "vgim": "V-GIM"}
+DISPLAY = {
+    "cpc": "CPC",
+    "gim": "GIM",
+    "vgim": "V-GIM",
+    "cpc-thesis-improved": "CPC (improved)",
+    "gim-thesis-improved": "GIM (improved)",
+    "vgim-thesis-improved": "V-GIM (improved)",
+}
 
 
 def _row_order(results: Sequence[ProbeResult]) -> list[str]:
