@@ -13,6 +13,7 @@ outputs; ``centre``: by frame centres), it reports
 
     vgim data prompts --out /work/prompts-data --languages en
     OMP_NUM_THREADS=1 python tools/pairing_check.py /work/prompts-data --preset cpc
+    OMP_NUM_THREADS=1 python tools/pairing_check.py /work/prompts-data --preset '' --run pretrained:vgim-prompts
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import vgim
 from vgim.config import load_config
 from vgim.data.librispeech import corpus_alignments, load_librispeech, read_alignments, read_split
 from vgim.evaluate.baselines import MFCC_FRAMES, mfcc_features
@@ -113,6 +115,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", help="the folder of `vgim data prompts --out DIR` (English aligned)")
     ap.add_argument("--preset", default="cpc", help="architecture of the random-init encoder ('' for MFCC only)")
+    ap.add_argument("--run", help="also every module of this trained model (a run directory or pretrained:NAME)")
     ap.add_argument("--protocol", default="gim", choices=list(PROTOCOLS), help="the phone probe's schedule")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -145,6 +148,15 @@ def main() -> None:
             pte,
             args.protocol,
         )
+    if args.run:
+        trained = vgim.load(args.run, "cpu")
+        for m in range(trained.n_modules):
+
+            def module(wave: np.ndarray, m: int = m) -> np.ndarray:
+                return trained.extract_features(wave)[m].float().numpy()
+
+            name = f"{args.run.removeprefix('pretrained:').rstrip('/').split('/')[-1]} m{m + 1}"
+            lines += measure(name, module, trained.frames[m], train, test, ptr, pte, args.protocol)
     for line in lines:
         print(line)
 
