@@ -216,6 +216,7 @@ def _readme(
         "",
         "```python",
         "import vgim",
+        "",
         f'model = vgim.load("pretrained:{name}")',
         "features = model.extract_features(wave, sample_rate)  # one [time, channels] tensor per module",
         "```",
