@@ -249,6 +249,8 @@ BAD_OVERRIDES = [
     ("data.min_rms=-1", "data.min_rms must be >= 0"),
     ("train.batch_size=0", "train.batch_size >= 1"),
     ("data.workers=-2", "data.workers must be >= 0"),
+    ("data.synthetic_noise_snr_db=[25.0, 5.0]", "data.synthetic_noise_snr_db must be [] or [low, high]"),
+    ("data.synthetic_noise_snr_db=[5.0]", "data.synthetic_noise_snr_db must be [] or [low, high]"),
     ("objective.negatives=nope", "objective.negatives: expected one of"),
     ("train.steps=ten", "train.steps: expected an integer"),
     ("nosuch.key=1", "unknown key(s) ['nosuch']"),

@@ -96,7 +96,7 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "4", "--report-steps", "3", "--quiet"]) == 0
     out = capsys.readouterr().out
-    for run in ["vgim-small", "gim-small"]:  # the demo ends with a report page per run and prints its path
+    for run in ["vgim-demo", "gim-demo"]:  # the demo ends with a report page per run and prints its path
         index = tmp_path / "demo" / run / "report" / "index.html"
         assert index.stat().st_size > 0
         assert f"{index}" in out

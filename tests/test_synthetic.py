@@ -273,6 +273,34 @@ def test_describe_corpus(tiny: Path) -> None:
     assert d["duration_s"] == pytest.approx(sum(d["duration_s_by_split"].values()))
 
 
+def test_noisy_corpus_is_deterministic_and_at_the_drawn_snr(tiny: Path, tmp_path: Path) -> None:
+    noisy = synthesize_corpus(tmp_path / "n", progress=False, noise_snr_db=(10.0, 10.0), **TINY)
+    again = synthesize_corpus(tmp_path / "n2", progress=False, noise_snr_db=(10.0, 10.0), **TINY)
+    assert noisy.read_bytes() == again.read_bytes() == tiny.read_bytes()  # same words, labels and segments
+    assert json.loads((noisy.parent / "corpus.json").read_text())["params"]["noise_snr_db"] == [10.0, 10.0]
+    for row in _rows(tiny):
+        clean, _ = sf.read(tiny.parent / row["path"], dtype="float64")
+        mixed, _ = sf.read(noisy.parent / row["path"], dtype="float64")
+        assert (mixed == sf.read(again.parent / row["path"], dtype="float64")[0]).all()
+        # the mix is re-peaked: fit the clean word's gain, the rest is the noise
+        gain = float(mixed @ clean / (clean @ clean))
+        noise = mixed - gain * clean
+        snr = 10 * np.log10(np.mean((gain * clean) ** 2) / np.mean(noise**2))
+        assert 9.0 < snr < 11.0, (row["path"], snr)
+        assert np.abs(mixed).max() == pytest.approx(np.abs(clean).max(), rel=1e-3)  # the word's own peak level
+    # the clean corpora keep their folder names; a noisy one gets its own
+    assert default_corpus_dir(noise_snr_db=None) == default_corpus_dir()
+    assert default_corpus_dir(noise_snr_db=(5.0, 25.0)) != default_corpus_dir()
+    with pytest.raises(ValueError, match="noise_snr_db"):
+        synthesize_corpus(tmp_path / "bad", noise_snr_db=(20.0, 5.0), **TINY)
+
+
+def test_every_voice_speaks() -> None:
+    for spk in range(syn.MAX_SPEAKERS):
+        x, segments = synthesize_word("badigu", spk)
+        assert len(segments) == 3 and 60 < _f0(x) < 300, spk
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="not a corpus word"):
         synthesize_word("bapi")

@@ -1,7 +1,7 @@
 """vgim: Contrastive Predictive Coding, Greedy InfoMax and Variational Greedy InfoMax for speech.
 
 >>> import vgim
->>> model = vgim.load("runs/demo/vgim-small")          # a run directory, an export folder or a .pt file
+>>> model = vgim.load("runs/demo/vgim-demo")           # a run directory, an export folder or a .pt file
 >>> model = vgim.load("pretrained:NAME")               # an encoder shipped with vgim (see vgim.pretrained_names())
 >>> features = model.extract_features(wave, sample_rate)  # resampled to 16 kHz; one [time, channels] tensor per module
 """

@@ -266,17 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.steps=200 objective.beta=0.01")
     t.set_defaults(func=_train)
 
-    d = sub.add_parser("demo", help="the main job: synthesise, train small V-GIM and GIM, probe, print a table")
+    d = sub.add_parser("demo", help="the main job: words in noise, train V-GIM and GIM, probe, print a table")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--steps", type=int, default=None, help="training steps per model (default: the presets')")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--quiet", action="store_true")
     d.add_argument("--no-report", action="store_true", help="skip the report pages")
-    d.add_argument("--report-steps", type=_positive_int, default=400, help="decoder training steps for the reports")
+    d.add_argument("--report-steps", type=_positive_int, default=300, help="decoder training steps for the reports")
     d.add_argument(
         "--models",
         default=None,
-        help="comma-separated NAME=PRESET pairs to train and probe instead of V-GIM and GIM, e.g. "
+        help="comma-separated NAME=PRESET pairs to train and probe instead of V-GIM and GIM, on the corpus the "
+        "first preset names (the small presets: the clean one), e.g. "
         "'V-GIM=vgim-small,GIM=gim-small,VQ-GIM=vq-gim-small,APC-GIM=apc-gim-small,VAE=vae-small'",
     )
     d.set_defaults(func=_demo)

@@ -158,6 +158,9 @@ class DataConfig:
     speaker_key: str = "speaker"
     min_rms: float = 1e-4  # quieter files count as silent and are skipped
     noise_snr_db: list[float] = field(default_factory=list)  # [low, high]: white noise; empty disables
+    # root = "synthetic" only: [low, high] makes the embedded corpus with every word mixed with coloured
+    # noise at a drawn SNR (written once, like the clean one; probes see it too). Empty: clean words.
+    synthetic_noise_snr_db: list[float] = field(default_factory=list)
     background_dir: str = ""  # folder of noise files mixed in at a drawn SNR
     background_snr_db: list[float] = field(default_factory=lambda: [0.0, 15.0])
     stream: bool = False  # read crops from disk per batch instead of loading the corpus into memory
@@ -398,6 +401,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError("train.checkpoint_every and train.log_every must be >= 1")
     if len(cfg.data.noise_snr_db) not in (0, 2) or len(cfg.data.background_snr_db) != 2:
         raise ConfigError("data.noise_snr_db must be [] or [low, high]; data.background_snr_db [low, high]")
+    snr = cfg.data.synthetic_noise_snr_db
+    if len(snr) not in (0, 2) or (len(snr) == 2 and snr[0] > snr[1]):
+        raise ConfigError(f"data.synthetic_noise_snr_db must be [] or [low, high] with low <= high, got {snr}")
     if cfg.data.workers < 0:
         raise ConfigError(f"data.workers must be >= 0, got {cfg.data.workers}")
     d = cfg.data

@@ -1,6 +1,6 @@
-"""The main job: synthesise the embedded corpus, train a small V-GIM and a small GIM, probe every module.
+"""The main job: synthesise the embedded corpus in noise, train a V-GIM and a GIM, probe every module.
 
-``vgim demo`` writes ``<out>/vgim-small`` and ``<out>/gim-small`` (run directories), and
+``vgim demo`` writes ``<out>/vgim-demo`` and ``<out>/gim-demo`` (run directories), and
 ``<out>/results.md`` / ``<out>/results.json`` (the probe table with the MFCC and random-init baselines),
 then a report page per run (``<out>/<run>/report/index.html``: training curves, probes, t-SNE maps,
 reconstructions with audio, traversals, activations, diagnostics; see :func:`vgim.report.build_report`).
@@ -20,7 +20,7 @@ from pathlib import Path
 import vgim
 from vgim.config import load_config
 from vgim.data.corpus import AudioCorpus, load_corpus
-from vgim.data.synthetic import synthesize_corpus
+from vgim.data.source import corpus_location
 from vgim.evaluate.evaluation import EvaluationSplit, evaluate_models
 from vgim.evaluate.probes import ProbeResult
 from vgim.evaluate.tables import results_table, results_to_json
@@ -32,7 +32,7 @@ __all__ = ["DemoResult", "run_demo"]
 
 log = logging.getLogger("vgim")
 
-DEMO_MODELS = {"V-GIM": "vgim-small", "GIM": "gim-small"}
+DEMO_MODELS = {"V-GIM": "vgim-demo", "GIM": "gim-demo"}
 
 
 @dataclass
@@ -86,7 +86,7 @@ def run_demo(
     overrides: list[str] | None = None,
     progress: bool = True,
     report: bool = True,
-    report_decoder_steps: int = 400,
+    report_decoder_steps: int = 300,
     models: dict[str, str] | None = None,
 ) -> DemoResult:
     """Run the whole demo; ``steps`` overrides each model's training budget (the presets' by default).
@@ -96,17 +96,17 @@ def run_demo(
     GIM, e.g. to add the VQ-GIM, APC-GIM and VAE rows.
     """
     chosen = dict(models) if models else dict(DEMO_MODELS)
-    for preset in chosen.values():
-        load_config(preset)  # an unknown preset fails now, not after the first training
+    configs = [load_config(preset) for preset in chosen.values()]  # an unknown preset fails now
+    data = configs[0].data  # every model trains and is probed on the corpus the first preset names
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    manifest = synthesize_corpus(progress=progress)
-    corpus = load_corpus(manifest.parent, manifest=str(manifest), progress=progress)
+    root, manifest = corpus_location(data, progress=progress)
+    corpus = load_corpus(root, manifest=manifest, progress=progress)
     split = EvaluationSplit(corpus.subset("train"), corpus.subset("test"))
     seconds["corpus"] = time.perf_counter() - t0
-    log.info("corpus %s: %d train / %d test utterances", manifest.parent, len(split.train), len(split.test))
+    log.info("corpus %s: %d train / %d test utterances", root, len(split.train), len(split.test))
 
     trained: dict[str, Stack] = {}
     for name, preset in chosen.items():
@@ -125,8 +125,10 @@ def run_demo(
     results = evaluate_models(trained, split, seed=seed)
     seconds["probes"] = time.perf_counter() - t2
     table = results_table(results, "accuracy")
+    snr = data.synthetic_noise_snr_db
+    noise = f", every word in coloured noise at {snr[0]:g}-{snr[1]:g} dB SNR" if snr else ""
     header = (
-        f"Linear-probe accuracy (%) on the held-out words of the embedded corpus "
+        f"Linear-probe accuracy (%) on the held-out words of the embedded corpus{noise} "
         f"({len(split.train)} train / {len(split.test)} test utterances; syllable, vowel and consonant "
         "pooled per syllable, speaker per utterance).\n\n"
     )

@@ -28,7 +28,8 @@ def corpus_location(data: DataConfig, *, progress: bool = True) -> tuple[str, st
     if data.root == "synthetic":
         from vgim.data.synthetic import synthesize_corpus
 
-        path = synthesize_corpus(progress=progress)
+        snr = data.synthetic_noise_snr_db
+        path = synthesize_corpus(noise_snr_db=(snr[0], snr[1]) if snr else None, progress=progress)
         return str(path.parent), str(path)
     return data.root, data.manifest
 

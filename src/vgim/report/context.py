@@ -152,7 +152,9 @@ def load_context(
     if cfg is None:
         raise ValueError(f"{run_dir}: the loaded model has no config")
     if corpus is None:
-        manifest = synthesize_corpus(progress=progress)
+        # the run's own embedded corpus (clean, or noisy as in the demo), else the clean one
+        snr = cfg.data.synthetic_noise_snr_db if cfg.data.root == "synthetic" else []
+        manifest = synthesize_corpus(noise_snr_db=(snr[0], snr[1]) if snr else None, progress=progress)
         corpus = load_corpus(manifest.parent, manifest=str(manifest), progress=progress)
         corpus_source = f"the embedded synthetic corpus ({manifest.parent})"
     else:

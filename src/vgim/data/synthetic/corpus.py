@@ -136,29 +136,58 @@ def _plan(n_speakers: int, words_per_speaker: int, seed: int) -> list[_Item]:
 # Corpus folder
 
 
-def _params(n_speakers: int, words_per_speaker: int, seed: int, sample_rate: int) -> dict[str, int]:
-    return {
+def _params(
+    n_speakers: int,
+    words_per_speaker: int,
+    seed: int,
+    sample_rate: int,
+    noise_snr_db: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
         "version": SYNTH_VERSION,
         "n_speakers": n_speakers,
         "words_per_speaker": words_per_speaker,
         "seed": seed,
         "sample_rate": sample_rate,
     }
+    if noise_snr_db is not None:  # only when set, so that the clean corpora keep their folder names
+        params["noise_snr_db"] = [float(noise_snr_db[0]), float(noise_snr_db[1])]
+    return params
+
+
+def _add_noise(audio: np.ndarray, snr_db: tuple[float, float], peak_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``audio`` plus stationary coloured noise at an SNR drawn from ``snr_db`` (the power of the whole
+    utterance against the noise's), at ``peak_db`` again. The colour is drawn too: white noise through a
+    one-pole low-pass of coefficient 0 (white) to 0.9 (a dull rumble)."""
+    from scipy.signal import lfilter
+
+    snr = rng.uniform(snr_db[0], snr_db[1])
+    tilt = rng.uniform(0.0, 0.9)
+    noise = lfilter([1.0 - tilt], [1.0, -tilt], rng.standard_normal(len(audio)))
+    power = float(np.mean(audio.astype(np.float64) ** 2))
+    noise *= np.sqrt(power / 10 ** (snr / 10) / max(float(np.mean(noise**2)), 1e-12))
+    mixed = audio + noise
+    return (mixed * (10 ** (peak_db / 20) / max(float(np.abs(mixed).max()), 1e-9))).astype(np.float32)
 
 
 def default_corpus_dir(
-    *, n_speakers: int = 8, words_per_speaker: int = 60, seed: int = 0, sample_rate: int = SAMPLE_RATE
+    *,
+    n_speakers: int = 8,
+    words_per_speaker: int = 60,
+    seed: int = 0,
+    sample_rate: int = SAMPLE_RATE,
+    noise_snr_db: tuple[float, float] | None = None,
 ) -> Path:
     """``$VGIM_CACHE/synthetic-<hash>`` (or ``~/.cache/vgim/synthetic-<hash>``); the hash covers all
     parameters and :data:`SYNTH_VERSION`."""
-    params = _params(n_speakers, words_per_speaker, seed, sample_rate)
+    params = _params(n_speakers, words_per_speaker, seed, sample_rate, noise_snr_db)
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     env = os.environ.get("VGIM_CACHE")
     root = Path(env).expanduser() if env else Path.home() / ".cache" / "vgim"
     return root / f"synthetic-{digest}"
 
 
-def _is_complete(out_dir: Path, params: dict[str, int], n_rows: int) -> bool:
+def _is_complete(out_dir: Path, params: dict[str, Any], n_rows: int) -> bool:
     """True when ``out_dir`` holds a finished corpus made with ``params``."""
     manifest = out_dir / "manifest.csv"
     try:
@@ -193,6 +222,7 @@ def synthesize_corpus(
     words_per_speaker: int = 60,
     seed: int = 0,
     sample_rate: int = SAMPLE_RATE,
+    noise_snr_db: tuple[float, float] | None = None,
     progress: bool = True,
 ) -> Path:
     """Synthesise the nonsense-word corpus (or reuse a finished one) and return its ``manifest.csv``.
@@ -210,6 +240,10 @@ def synthesize_corpus(
         Seeds the word split, word choice and per-word prosody (pitch, range, rate, stress, level).
     sample_rate
         Sample rate of the WAV files (``segments`` are always at 16 kHz).
+    noise_snr_db
+        ``(low, high)``: mix every word with stationary coloured noise at an SNR drawn uniformly from this
+        range (in dB; the colour is drawn too, see :func:`_add_noise`), the same for a given ``seed``;
+        ``None`` (the default) keeps the words clean. The demo uses ``(5, 25)``.
     progress
         Show a tqdm progress bar.
 
@@ -235,10 +269,16 @@ def synthesize_corpus(
         raise ValueError(f"sample_rate must be at least 8000 Hz, got {sample_rate}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    params = _params(n_speakers, words_per_speaker, seed, sample_rate)
+    if noise_snr_db is not None and (len(noise_snr_db) != 2 or noise_snr_db[0] > noise_snr_db[1]):
+        raise ValueError(f"noise_snr_db must be (low, high) with low <= high, got {noise_snr_db}")
+    params = _params(n_speakers, words_per_speaker, seed, sample_rate, noise_snr_db)
     out = (
         default_corpus_dir(
-            n_speakers=n_speakers, words_per_speaker=words_per_speaker, seed=seed, sample_rate=sample_rate
+            n_speakers=n_speakers,
+            words_per_speaker=words_per_speaker,
+            seed=seed,
+            sample_rate=sample_rate,
+            noise_snr_db=noise_snr_db,
         )
         if out_dir is None
         else Path(out_dir)
@@ -257,7 +297,7 @@ def synthesize_corpus(
     from tqdm.auto import tqdm
 
     rows: list[dict[str, str]] = []
-    for item in tqdm(items, desc="synthesising corpus", unit="word", disable=not progress):
+    for i, item in enumerate(tqdm(items, desc="synthesising corpus", unit="word", disable=not progress)):
         audio, segments = render(
             item.word,
             item.speaker,
@@ -268,6 +308,8 @@ def synthesize_corpus(
             sample_rate=sample_rate,
             peak_db=item.peak_db,
         )
+        if noise_snr_db is not None:
+            audio = _add_noise(audio, noise_snr_db, item.peak_db, np.random.default_rng([seed, 404, i]))
         wav = out / item.path
         wav.parent.mkdir(parents=True, exist_ok=True)
         _replace_atomically(wav, lambda p, a=audio: sf.write(p, a, sample_rate, subtype="PCM_16", format="WAV"))

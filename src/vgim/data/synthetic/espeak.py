@@ -63,6 +63,24 @@ VOICES: tuple[Voice, ...] = (
     Voice("belinda", 53, 65, 155),  # ~213 Hz
     Voice("klatt2", 70, 65, 140),  # ~105 Hz, klatt
     Voice("m6", 81, 50, 165),  # ~122 Hz
+    # Voices 16-31 (session 12): more espeak-ng variants, so that a speaker probe over many voices is not
+    # solved by pitch alone; appended, so corpora of up to 16 voices are unchanged.
+    Voice("m5", 62, 45, 150),
+    Voice("Annie", 50, 60, 150),
+    Voice("m8", 70, 50, 145),
+    Voice("steph", 55, 60, 155),
+    Voice("klatt", 66, 50, 150),
+    Voice("Alex", 60, 55, 160),
+    Voice("klatt4", 60, 45, 140),
+    Voice("Andy", 58, 50, 150),
+    Voice("edward2", 64, 55, 145),
+    Voice("adam", 62, 45, 155),
+    Voice("david", 70, 50, 150),
+    Voice("paul", 66, 55, 140),
+    Voice("robert", 63, 45, 160),
+    Voice("travis", 60, 50, 150),
+    Voice("iven", 68, 45, 145),
+    Voice("Mike", 64, 55, 155),
 )
 #: Largest supported ``n_speakers``.
 MAX_SPEAKERS = len(VOICES)
