@@ -322,3 +322,15 @@ def test_missing_library_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch, tm
     with pytest.raises(RuntimeError, match="pip install espeakng-loader"):
         synthesize_corpus(tmp_path / "c", progress=False, **TINY)
     assert not (tmp_path / "c" / "manifest.csv").exists()
+
+
+def test_data_config_names_the_noisy_embedded_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vgim.config import DataConfig
+    from vgim.data.source import corpus_location
+
+    monkeypatch.setenv("VGIM_CACHE", str(tmp_path))
+    # the demo's corpus: 480 words, about 3 s to synthesise
+    root, manifest = corpus_location(DataConfig(synthetic_noise_snr_db=[5.0, 25.0]), progress=False)
+    assert Path(manifest) == default_corpus_dir(noise_snr_db=(5.0, 25.0)) / "manifest.csv"
+    assert Path(root) == Path(manifest).parent != default_corpus_dir()
+    assert json.loads((Path(root) / "corpus.json").read_text())["params"]["noise_snr_db"] == [5.0, 25.0]

@@ -272,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--quiet", action="store_true")
     d.add_argument("--no-report", action="store_true", help="skip the report pages")
-    d.add_argument("--report-steps", type=_positive_int, default=300, help="decoder training steps for the reports")
+    d.add_argument("--report-steps", type=_positive_int, default=200, help="decoder training steps for the reports")
     d.add_argument(
         "--models",
         default=None,

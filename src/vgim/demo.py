@@ -86,7 +86,7 @@ def run_demo(
     overrides: list[str] | None = None,
     progress: bool = True,
     report: bool = True,
-    report_decoder_steps: int = 300,
+    report_decoder_steps: int = 200,
     models: dict[str, str] | None = None,
 ) -> DemoResult:
     """Run the whole demo; ``steps`` overrides each model's training budget (the presets' by default).
