@@ -96,7 +96,7 @@ def run_demo(
     GIM, e.g. to add the VQ-GIM, APC-GIM and VAE rows.
     """
     chosen = dict(models) if models else dict(DEMO_MODELS)
-    configs = [load_config(preset) for preset in chosen.values()]  # an unknown preset fails now
+    configs = [load_config(preset, list(overrides or [])) for preset in chosen.values()]  # unknown: fails now
     data = configs[0].data  # every model trains and is probed on the corpus the first preset names
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -63,8 +63,8 @@ VOICES: tuple[Voice, ...] = (
     Voice("belinda", 53, 65, 155),  # ~213 Hz
     Voice("klatt2", 70, 65, 140),  # ~105 Hz, klatt
     Voice("m6", 81, 50, 165),  # ~122 Hz
-    # Voices 16-31 (session 12): more espeak-ng variants, so that a speaker probe over many voices is not
-    # solved by pitch alone; appended, so corpora of up to 16 voices are unchanged.
+    # Voices 16-31 (session 12): more espeak-ng variants for corpora of more voices (`vgim synth --speakers
+    # 32`); appended, so corpora of up to 16 voices are unchanged. Base pitches not measured.
     Voice("m5", 62, 45, 150),
     Voice("Annie", 50, 60, 150),
     Voice("m8", 70, 50, 145),
