@@ -299,3 +299,22 @@ def test_report_renders_in_headless_chromium(vgim_report: Path, tmp_path: Path) 
     broken.unlink()
     assert shot.is_file() and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_a_report_without_a_corpus_uses_the_runs_own_embedded_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vgim.data.synthetic import default_corpus_dir
+    from vgim.report.context import load_context
+
+    monkeypatch.setenv("VGIM_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_config(variational=False, steps=2)
+    cfg.data.root, cfg.data.synthetic_noise_snr_db = "synthetic", [5.0, 25.0]  # as the demo's runs
+    batches = CropBatches(toy_waves(), cfg.data.crop_samples, cfg.train.batch_size, seed=0)
+    train(cfg, tmp_path / "run", batches=batches, progress=False)
+    ctx = load_context(
+        tmp_path / "run", tmp_path / "out", None, decoder_steps=1, n_examples=1, progress=False, seed=0, say=print
+    )
+    noisy = default_corpus_dir(noise_snr_db=(5.0, 25.0))
+    assert noisy != default_corpus_dir() and ctx.corpus_source == f"the embedded synthetic corpus ({noisy})"
+    assert len(ctx.corpus) == 480

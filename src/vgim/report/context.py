@@ -142,8 +142,9 @@ def load_context(
 ) -> ReportContext:
     """Load the run and the corpus (``None``: the embedded synthetic one), split it and pick the examples."""
     import vgim
+    from vgim.config import DataConfig
     from vgim.data.corpus import load_corpus
-    from vgim.data.synthetic import synthesize_corpus
+    from vgim.data.source import corpus_location
     from vgim.evaluate.evaluation import train_test_split
 
     say(f"loading {run_dir}")
@@ -153,10 +154,9 @@ def load_context(
         raise ValueError(f"{run_dir}: the loaded model has no config")
     if corpus is None:
         # the run's own embedded corpus (clean, or noisy as in the demo), else the clean one
-        snr = cfg.data.synthetic_noise_snr_db if cfg.data.root == "synthetic" else []
-        manifest = synthesize_corpus(noise_snr_db=(snr[0], snr[1]) if snr else None, progress=progress)
-        corpus = load_corpus(manifest.parent, manifest=str(manifest), progress=progress)
-        corpus_source = f"the embedded synthetic corpus ({manifest.parent})"
+        root, manifest = corpus_location(cfg.data if cfg.data.root == "synthetic" else DataConfig(), progress=progress)
+        corpus = load_corpus(root, manifest=manifest, progress=progress)
+        corpus_source = f"the embedded synthetic corpus ({root})"
     else:
         corpus_source = "the corpus passed to build_report"
     train, test, split_how = train_test_split(corpus, seed)
