@@ -200,3 +200,42 @@ def test_a_one_speaker_corpus_probes_phones_and_leaves_the_speaker_column_empty(
     assert "| MFCC |" in result.table and "| CPC m2 |" in result.table
     assert all(ln.split("|")[3].strip() == "-" for ln in result.table.splitlines()[2:] if ln.startswith("| "))
     assert "Speaker: not probed (the training split has one speaker)." in result.results_md.read_text()
+
+
+def test_extra_audio_joins_training_without_the_split_utterances(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``extra_audio``: unlabelled files train the presets beside the train split; a file named like a split
+    utterance is left out (no test audio trained on), and a finished run is not reused for other audio."""
+    import shutil
+
+    import vgim.experiments.librispeech.recipe as recipe
+
+    fx = make_librispeech_fixture(tmp_path / "one", n_speakers=1, utterances_per_speaker=4)
+    other = make_librispeech_fixture(tmp_path / "other", n_speakers=2, utterances_per_speaker=3, seed=5)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for f in other["files"]:  # the two fixtures share utterance ids: rename the other's
+        shutil.copy(f, extra / f"other-{f.stem}.flac")
+    test_id = fx["utterances"][-1]
+    assert test_id in fx["test_split"].read_text()
+    shutil.copy(next(p for p in fx["files"] if p.stem == test_id), extra / f"{test_id}.flac")
+    seen: list[int] = []
+    real = recipe.batches_from_corpus
+
+    def spy(cfg: Any, corpus: Any) -> Any:
+        seen.append(len(corpus))
+        return real(cfg, corpus)
+
+    monkeypatch.setattr(recipe, "batches_from_corpus", spy)
+    kw: dict[str, Any] = {"presets": ("cpc",), "steps": 4, "overrides": TINY, "baselines": False, "progress": False}
+    kw |= {"probe_epochs": 1, "probe_batch_size": 128}
+    result = run_librispeech_experiment(fx["root"], **_paths(fx), out=tmp_path / "ls", extra_audio=extra, **kw)
+    assert seen == [3 + len(other["files"])]  # 3 train utterances + the other corpus, not the test copy
+    info = json.loads(result.results_json.read_text())["data"]["extra_audio"]
+    assert info["files"] == len(other["files"]) and info["left_out_split_utterances"] == 1
+    assert f"also trained on {len(other['files'])} unlabelled files" in result.results_md.read_text()
+    with pytest.raises(ValueError, match="trained on other audio"):
+        run_librispeech_experiment(fx["root"], **_paths(fx), out=tmp_path / "ls", **kw)
+    with pytest.raises(FileNotFoundError, match="extra training audio"):
+        run_librispeech_experiment(fx["root"], **_paths(fx), out=tmp_path / "ls2", extra_audio=tmp_path / "no", **kw)

@@ -15,9 +15,8 @@ from vgim.evaluate.pooling import POOL_MODES
 from vgim.evaluate.thesis_probe import THESIS_PAD_SAMPLES
 from vgim.experiments.commands import (
     ablation_command,
+    add_librispeech_parser,
     add_pretrained_parsers,
-    add_probe_protocol_options,
-    librispeech_command,
     named_presets,
     thesis_command,
 )
@@ -387,22 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ab.set_defaults(func=ablation_command)
 
-    ls = studies.add_parser(
-        "librispeech",
-        parents=[common],
-        help="the CPC/GIM papers' phone and speaker probes on LibriSpeech train-clean-100",
-    )
-    ls.add_argument("--root", default="", help="folder holding train-clean-100/ (or LibriSpeech/train-clean-100/)")
-    ls.add_argument("--alignments", default="", help="the CPC converted_aligned_phones.txt")
-    ls.add_argument("--train-split", default="", help="the CPC train_split.txt")
-    ls.add_argument("--test-split", default="", help="the CPC test_split.txt")
-    ls.add_argument("--subset", default="train-clean-100")
-    ls.add_argument("--presets", default="cpc,gim,vgim", help="comma-separated presets to train")
-    ls.add_argument("--override", action="append", help="section.key=value for every preset (repeatable)")
-    ls.add_argument("--max-utterances", type=int, default=None, help="per split file, evenly spread")
-    add_probe_protocol_options(ls)
-    ls.add_argument("--device", default="auto", help="feature extraction and supervised baselines")
-    ls.set_defaults(func=librispeech_command)
+    add_librispeech_parser(studies, common)
 
     da = sub.add_parser("data", help="build corpora from installed sources: prompts")
     sources = da.add_subparsers(dest="source", required=True, metavar="{prompts}")

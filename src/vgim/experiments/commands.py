@@ -132,6 +132,31 @@ def add_probe_protocol_options(ls: argparse.ArgumentParser) -> None:
     ls.add_argument("--probe-memory-gb", type=float, default=16.0, help="memory for one model's phone frames")
 
 
+def add_librispeech_parser(studies: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    """``vgim experiment librispeech``: the papers' phone and speaker probes (:func:`run_librispeech_experiment`)."""
+    ls = studies.add_parser(
+        "librispeech",
+        parents=[common],
+        help="the CPC/GIM papers' phone and speaker probes on LibriSpeech train-clean-100",
+    )
+    ls.add_argument("--root", default="", help="folder holding train-clean-100/ (or LibriSpeech/train-clean-100/)")
+    ls.add_argument("--alignments", default="", help="the CPC converted_aligned_phones.txt")
+    ls.add_argument("--train-split", default="", help="the CPC train_split.txt")
+    ls.add_argument("--test-split", default="", help="the CPC test_split.txt")
+    ls.add_argument("--subset", default="train-clean-100")
+    ls.add_argument("--presets", default="cpc,gim,vgim", help="comma-separated presets to train")
+    ls.add_argument("--override", action="append", help="section.key=value for every preset (repeatable)")
+    ls.add_argument("--max-utterances", type=int, default=None, help="per split file, evenly spread")
+    ls.add_argument(
+        "--extra-audio",
+        default=None,
+        help="unlabelled audio the presets also train on (a manifest's train rows, or a folder); never probed",
+    )
+    add_probe_protocol_options(ls)
+    ls.add_argument("--device", default="auto", help="feature extraction and supervised baselines")
+    ls.set_defaults(func=librispeech_command)
+
+
 def librispeech_command(args: argparse.Namespace) -> int:
     from vgim.experiments.librispeech import run_librispeech_experiment
 
@@ -151,6 +176,7 @@ def librispeech_command(args: argparse.Namespace) -> int:
         steps=args.steps,
         overrides=args.override or [],
         max_utterances=args.max_utterances,
+        extra_audio=args.extra_audio,
         protocol=args.protocol,
         pairing=args.pairing,
         align=args.align,

@@ -51,7 +51,13 @@ from vgim.evaluate.frame_probe import AlignMode, Pairing
 from vgim.evaluate.probes import ProbeResult
 from vgim.evaluate.tables import results_to_json
 from vgim.experiments.librispeech.baselines import SUPERVISED, baseline_config, supervised_baseline
-from vgim.experiments.librispeech.inputs import check_inputs, load_split
+from vgim.experiments.librispeech.inputs import (
+    check_inputs,
+    check_training_data,
+    load_extra_audio,
+    load_split,
+    merge_training_audio,
+)
 from vgim.experiments.librispeech.probing import TASKS, Task, mfcc_extract, probe_source, stack_extract
 from vgim.experiments.librispeech.protocol import ProbeSettings, SpeakerPool, resolve_protocol
 from vgim.experiments.librispeech.table import (
@@ -127,6 +133,7 @@ def run_librispeech_experiment(
     steps: int | None = None,
     overrides: Sequence[str] = (),
     max_utterances: int | None = None,
+    extra_audio: str | Path | None = None,
     baselines: bool = True,
     baseline_preset: str | None = None,
     supervised_steps: int | None = None,
@@ -170,6 +177,10 @@ def run_librispeech_experiment(
     max_utterances
         Use at most this many utterances of each split file, evenly spread over it (every speaker keeps
         some); ``quick``: 200.
+    extra_audio
+        Unlabelled audio the presets also train on (not the baselines, and never probed): a manifest CSV (its
+        ``train`` rows when it has a ``split`` column) or a folder, e.g. the other languages of
+        ``vgim data prompts``. Files named like an utterance of either split file are left out.
     baselines
         Also probe MFCC, a random-init encoder and the two supervised encoders.
     baseline_preset
@@ -279,6 +290,14 @@ def run_librispeech_experiment(
     train = load_split(root, subset, train_ids, labels, "train", settings.max_train_frames, rng, progress)
     test = load_split(root, subset, test_ids, labels, "test", settings.max_test_frames, rng, progress)
     del labels
+    extra = None
+    if extra_audio is not None:
+        extra = load_extra_audio(extra_audio, set(read_split(files["train split file"])) | set(test_ids), progress)
+    training_audio = merge_training_audio(train.corpus, extra)
+    training_data = {
+        "train_utterances": len(train.corpus),
+        "extra_audio": None if extra is None else {"source": extra.source, "files": len(extra.corpus)},
+    }
     seconds["load"] = time.perf_counter() - t
     log.info(
         "LibriSpeech: %d train / %d test utterances, %d speakers; phone probe on %d / %d label frames; probe "
@@ -316,8 +335,9 @@ def run_librispeech_experiment(
     for preset, cfg in configs.items():
         name = DISPLAY.get(preset, preset)
         t = time.perf_counter()
+        check_training_data(run_dirs[preset], training_data)
         reused = RunDir(run_dirs[preset]).train_or_reuse(
-            cfg, partial(batches_from_corpus, cfg, train.corpus), progress=progress
+            cfg, partial(batches_from_corpus, cfg, training_audio), progress=progress
         )
         seconds[f"train {name}"] = time.perf_counter() - t
         runs[name] = {"preset": preset, "path": str(run_dirs[preset]), "reused": reused}
@@ -353,7 +373,16 @@ def run_librispeech_experiment(
     table, rows = results_table(results, last_rows)
     seconds["total"] = time.perf_counter() - t0
     chance = {task: next((r.chance for r in results if r.task == task), float("nan")) for task in TASKS}
-    header = results_header(train, test, configs, quick, settings, chance, sup_steps if baselines else None)
+    header = results_header(
+        train,
+        test,
+        configs,
+        quick,
+        settings,
+        chance,
+        sup_steps if baselines else None,
+        None if extra is None else extra.describe(),
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     result = LibriSpeechResult(out_dir=out_dir, results=results, table=table, runs=runs, seconds=seconds)
     result.results_md.write_text(header + "\n" + table + "\n" + results_footer() + "\n", encoding="utf-8")
@@ -376,6 +405,7 @@ def run_librispeech_experiment(
                     "test_label_frames": test.n_frames,
                     "train_label_frames_total": sum(int(p.shape[0]) for p in train.phones),
                     "test_label_frames_total": sum(int(p.shape[0]) for p in test.phones),
+                    "extra_audio": None if extra is None else extra.describe(),
                 },
                 "settings": {
                     "presets": list(presets),

@@ -86,8 +86,10 @@ def results_header(
     settings: ProbeSettings,
     chance: dict[Task, float],
     sup_steps: int | None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
-    """The paragraphs above the table: data, training steps and probe settings."""
+    """The paragraphs above the table: data (and the extra unlabelled training audio), training steps and probe
+    settings."""
     steps = ", ".join(f"{DISPLAY.get(p, p)} {c.train.steps}" for p, c in configs.items())
     lines = [
         "# LibriSpeech: linear probes of frozen features (accuracy, %)",
@@ -95,7 +97,14 @@ def results_header(
         ("**Quick smoke test: a few steps on a few utterances; not comparable with the papers.**\n" if quick else "")
         + f"Training and probe-training utterances: {len(train.corpus)} (train split); test utterances: "
         f"{len(test.corpus)} (test split); {len(set(train.speakers) | set(test.speakers))} speakers. "
-        f"Training steps: {steps}"
+        + (
+            f"The presets also trained on {extra['files']} unlabelled files ({extra['minutes']:.1f} min) of "
+            f"`{extra['source']}` (not probed; {extra['left_out_split_utterances']} utterances of the split files "
+            "left out of them). "
+            if extra
+            else ""
+        )
+        + f"Training steps: {steps}"
         + (f"; supervised baselines {sup_steps} each" if sup_steps is not None else "")
         + ".",
         "",
