@@ -290,13 +290,17 @@ def run_librispeech_experiment(
     train = load_split(root, subset, train_ids, labels, "train", settings.max_train_frames, rng, progress)
     test = load_split(root, subset, test_ids, labels, "test", settings.max_test_frames, rng, progress)
     del labels
-    extra = None
+    extra_data = None
     if extra_audio is not None:
-        extra = load_extra_audio(extra_audio, set(read_split(files["train split file"])) | set(test_ids), progress)
-    training_audio = merge_training_audio(train.corpus, extra)
+        extra_data = load_extra_audio(
+            extra_audio,
+            {u for key in ("train split file", "test split file") for u in read_split(files[key])},
+            progress,
+        )
+    training_audio = merge_training_audio(train.corpus, extra_data)
     training_data = {
         "train_utterances": len(train.corpus),
-        "extra_audio": None if extra is None else {"source": extra.source, "files": len(extra.corpus)},
+        "extra_audio": None if extra_data is None else {"source": extra_data.source, "files": len(extra_data.corpus)},
     }
     seconds["load"] = time.perf_counter() - t
     log.info(
@@ -381,7 +385,7 @@ def run_librispeech_experiment(
         settings,
         chance,
         sup_steps if baselines else None,
-        None if extra is None else extra.describe(),
+        None if extra_data is None else extra_data.describe(),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     result = LibriSpeechResult(out_dir=out_dir, results=results, table=table, runs=runs, seconds=seconds)
@@ -405,7 +409,7 @@ def run_librispeech_experiment(
                     "test_label_frames": test.n_frames,
                     "train_label_frames_total": sum(int(p.shape[0]) for p in train.phones),
                     "test_label_frames_total": sum(int(p.shape[0]) for p in test.phones),
-                    "extra_audio": None if extra is None else extra.describe(),
+                    "extra_audio": None if extra_data is None else extra_data.describe(),
                 },
                 "settings": {
                     "presets": list(presets),
