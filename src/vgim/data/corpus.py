@@ -150,9 +150,13 @@ class AudioCorpus:
         keep = [i for i, u in enumerate(self.utterances) if u.split == split]
         if not keep:
             raise ValueError(f"no utterance in split {split!r}; splits in this corpus: {self.splits() or 'none'}")
+        return self.take(keep)
+
+    def take(self, indices: list[int]) -> AudioCorpus:
+        """The utterances at ``indices``, in that order (waves are shared, not copied)."""
         return AudioCorpus(
-            utterances=[self.utterances[i] for i in keep],
-            waves=[self.waves[i] for i in keep],
+            utterances=[self.utterances[i] for i in indices],
+            waves=[self.waves[i] for i in indices],
             sample_rate=self.sample_rate,
             skipped=list(self.skipped),
             rescaled=list(self.rescaled),

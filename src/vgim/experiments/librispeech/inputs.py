@@ -135,13 +135,7 @@ def load_extra_audio(path: str | Path, exclude: set[str], progress: bool) -> Ext
             f"extra training audio {path}: all {len(corpus)} usable files are utterances of the split files; "
             "nothing is left to add"
         )
-    kept = AudioCorpus(
-        utterances=[corpus.utterances[i] for i in keep],
-        waves=[corpus.waves[i] for i in keep],
-        sample_rate=corpus.sample_rate,
-        skipped=list(corpus.skipped),
-        rescaled=list(corpus.rescaled),
-    )
+    kept = corpus.take(keep)
     extra = ExtraAudio(str(path), kept, len(corpus) - len(keep))
     log.info(
         "extra training audio %s: %s; %d utterances of the split files left out",
