@@ -112,6 +112,9 @@ def test_recipe_end_to_end_then_cli_reuses_the_runs(
     assert all(run["reused"] for run in again["runs"].values())
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/export/model.safetensors")} == exported
     assert again["settings"]["probe"]["epochs"] == 2 and again["settings"]["probe"]["lr"] == 1e-4
+    # --seed reaches every preset's config: the seed-0 runs are not reused for seed 1
+    assert main([*args, "--seed", "1"]) == 2
+    assert "another config" in capsys.readouterr().err
 
     # a run folder of another config is refused before anything is loaded or trained
     with pytest.raises(ValueError, match="another config"):

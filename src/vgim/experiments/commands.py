@@ -152,6 +152,9 @@ def add_librispeech_parser(studies: argparse._SubParsersAction, common: argparse
         default=None,
         help="unlabelled audio the presets also train on (a manifest's train rows, or a folder); never probed",
     )
+    ls.add_argument(
+        "--seed", type=int, default=0, help="training seed of every preset and baseline, and of the probes"
+    )
     add_probe_protocol_options(ls)
     ls.add_argument("--device", default="auto", help="feature extraction and supervised baselines")
     ls.set_defaults(func=librispeech_command)
@@ -190,6 +193,7 @@ def librispeech_command(args: argparse.Namespace) -> int:
         speaker_epochs=args.speaker_epochs,
         speaker_lr=args.speaker_lr,
         probe_memory_gb=args.probe_memory_gb,
+        seed=args.seed,
         device=args.device,
         quick=args.quick,
         progress=not args.quiet,

@@ -37,9 +37,9 @@ DISPLAY = {
     "cpc-thesis-improved": "CPC (improved)",
     "gim-thesis-improved": "GIM (improved)",
     "vgim-thesis-improved": "V-GIM (improved)",
-    "cpc-prompts": "CPC (prompts)",
-    "gim-prompts": "GIM (prompts)",
-    "vgim-prompts": "V-GIM (prompts)",
+    "cpc-speech": "CPC (speech)",
+    "gim-speech": "GIM (speech)",
+    "vgim-speech": "V-GIM (speech)",
 }
 
 
