@@ -57,6 +57,10 @@ def test_recipe_end_to_end_then_cli_reuses_the_runs(
         progress=False,
     )
     assert result.results_md == out / "results.md" and result.results_md.exists() and result.results_json.exists()
+    # the tables are also kept per protocol (here gim with changed settings), so a run with another --protocol
+    # does not replace them
+    assert (out / "results-gim-custom.md").read_text() == result.results_md.read_text()
+    assert (out / "results-gim-custom.json").read_text() == result.results_json.read_text()
     rows = ["MFCC"] + [f"{name} m{m}" for name in MODELS for m in (1, 2)]
     by_row = {(r.features, r.task): r for r in result.results}
     for row in rows:

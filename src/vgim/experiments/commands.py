@@ -152,9 +152,7 @@ def add_librispeech_parser(studies: argparse._SubParsersAction, common: argparse
         default=None,
         help="unlabelled audio the presets also train on (a manifest's train rows, or a folder); never probed",
     )
-    ls.add_argument(
-        "--seed", type=int, default=0, help="training seed of every preset and baseline, and of the probes"
-    )
+    ls.add_argument("--seed", type=int, default=0, help="training seed of every preset and baseline, and of the probes")
     add_probe_protocol_options(ls)
     ls.add_argument("--device", default="auto", help="feature extraction and supervised baselines")
     ls.set_defaults(func=librispeech_command)

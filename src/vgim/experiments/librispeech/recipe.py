@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -426,5 +427,10 @@ def run_librispeech_experiment(
         + "\n",
         encoding="utf-8",
     )
+    # a second command with another --protocol rewrites results.md: each protocol's latest tables stay beside it
+    # (results-gim.md, results-sampled.md; results-gim-custom.md where single settings were changed)
+    tag = settings.protocol.rstrip("+") + ("-custom" if settings.protocol.endswith("+") else "")
+    for path in (result.results_md, result.results_json):
+        shutil.copyfile(path, path.with_name(f"{path.stem}-{tag}{path.suffix}"))
     log.info("results: %s, %s", result.results_md, result.results_json)
     return result
